@@ -17,6 +17,6 @@ def convert(row):
     if row["label"] < 0:    # unlabeled pair: skipped, and counted as skipped
         return None
     # decaNLP's exact wording (MultiNLI.cache_splits in text/torchtext/datasets/generic.py).
-    return {"context": f'Premise: "{row["premise"]}"',
-            "question": f'Hypothesis: "{row["hypothesis"]}" -- entailment, neutral, or contradiction?',
+    question = f'Hypothesis: "{row["hypothesis"]}" -- entailment, neutral, or contradiction?'
+    return {"context": f'Premise: "{row["premise"]}"', "question": question,
             "answer": task.choices[row["label"]]}

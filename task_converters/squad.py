@@ -1,7 +1,7 @@
 """SQuAD 1.1: extractive question answering over a Wikipedia paragraph (decaNLP's SQuAD task)."""
 from decaqa import Task
 
-# Source: rajpurkar/squad is plain parquet on main (hub commit "Convert dataset to Parquet", no script).
+# Source: rajpurkar/squad is plain parquet on main (hub "Convert dataset to Parquet"; no script).
 task = Task(
     name="squad",
     dataset="rajpurkar/squad",

@@ -15,7 +15,7 @@ task = Task(
                "What is the SQL query for this question?",
                "How is this question written in SQL?"],
     metric="lfem",
-    description="WikiSQL (Zhong et al. 2017); the table's columns and the question form the context.",
+    description="WikiSQL (Zhong et al. 2017); context: the table's columns and the question.",
     note="Hub copy is the parquet export of the script data set; if it does not load, pass "
          "data_files= in the HF schema (question, table.header, sql.sel/agg/conds).",
 )
