@@ -3,4 +3,11 @@ from decaqa.example import QAExample
 from decaqa.tasks import Task, TaskError, get_task, registry
 
 __version__ = "0.1.0"
-__all__ = ["QAExample", "Task", "TaskError", "get_task", "registry", "__version__"]
+__all__ = ["QAExample", "Task", "TaskError", "get_task", "load", "registry", "__version__"]
+
+
+def load(path: str, device: str | None = None):
+    """Load a trained model for asking: ``decaqa.load("runs/quickstart/model").ask(q, c)``."""
+    from decaqa.qa import load as _load  # torch and transformers only when asked for
+
+    return _load(path, device)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable, Sequence
+from typing import Sequence
 
 from decaqa.tasks import Task, TaskError, get_task, iter_examples, registry
 
@@ -67,6 +67,69 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Print the model's answer alone on stdout (so scripts can capture it)."""
+    from decaqa.qa import load
+
+    print(load(args.model).ask(args.question, args.context))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Per-task table and decaScore for a model (or the majority baseline), as JSON too."""
+    from decaqa.evaluate import evaluate_model, majority_baseline, resolve_tasks
+    from decaqa.run import print_table
+
+    if args.baseline:
+        names = resolve_tasks(args.tasks or None, _default_tasks(args), args.tasks_dir)
+        results, preds = majority_baseline(names, args.split, args.data_files, args.limit,
+                                           args.tasks_dir)
+        title = "majority baseline"
+    elif args.model:
+        results, preds = evaluate_model(args.model, args.tasks, args.split, args.data_files,
+                                        args.limit, args.batch_size, args.tasks_dir)
+        title = f"decaqa evaluate: {args.model}"
+    else:
+        raise TaskError("Nothing to evaluate; pass --model PATH or --baseline majority.")
+    print_table(results, title=f"{title} ({args.split})")
+    if args.output:
+        _write_json(args.output, results)
+    if args.predictions:
+        with open(args.predictions, "w") as f:
+            for row in preds:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _default_tasks(args: argparse.Namespace) -> list[str]:
+    """Tasks a baseline covers by default: the model's, else the mini decathlon's ten."""
+    if args.model:
+        from decaqa.qa import load
+        return load(args.model).tasks
+    from decaqa.data import MINI_DECATHLON_TASKS
+    return list(MINI_DECATHLON_TASKS)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score a predictions file made elsewhere (lines of {task, prediction, answers})."""
+    from decaqa.evaluate import read_jsonl, score_predictions
+    from decaqa.run import print_table
+
+    results = score_predictions(read_jsonl(args.predictions), args.tasks_dir)
+    print_table(results, title=f"decaqa score: {args.predictions}")
+    if args.output:
+        _write_json(args.output, results)
+    return 0
+
+
+def _write_json(path: str, data: dict) -> None:
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="decaqa", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,16 +150,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     _tasks_dir_arg(p)
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("ask", help="answer one question about one context")
+    p.add_argument("--model", required=True, help="runs/<name>/model, a .ckpt or a hub name")
+    p.add_argument("--question", required=True)
+    p.add_argument("--context", required=True)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("evaluate", help="per-task scores and the decaScore")
+    p.add_argument("--model", help="runs/<name>/model or a .ckpt")
+    p.add_argument("--baseline", choices=["majority"],
+                   help="score the majority-answer floor instead of a model")
+    p.add_argument("--tasks", help="a,b or all (default: the tasks the model was trained on)")
+    p.add_argument("--split", default="validation")
+    p.add_argument("--data-files", nargs="+", metavar="[TASK=]FILE")
+    p.add_argument("--limit", type=int, help="at most N examples per task")
+    p.add_argument("--batch-size", type=int, help="default: the run's eval_batch_size")
+    p.add_argument("--output", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--predictions", metavar="FILE", help="write predictions as JSONL")
+    _tasks_dir_arg(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("score", help="score a predictions JSONL made elsewhere")
+    p.add_argument("predictions")
+    p.add_argument("--output", metavar="FILE")
+    _tasks_dir_arg(p)
+    p.set_defaults(func=cmd_score)
     return parser
 
 
-def run(argv: Sequence[str], handlers: dict[str, Callable[[argparse.Namespace], int]]
-        | None = None) -> int:
-    args = build_parser().parse_args(argv)
+LIGHTNING_COMMANDS = ("fit", "validate", "test")
+
+
+def user_error(err: BaseException) -> TaskError | None:
+    """The TaskError behind ``err``, if any (Lightning and jsonargparse wrap exceptions)."""
+    seen = 0
+    while err is not None and seen < 20:
+        if isinstance(err, TaskError):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
+
+
+def run(argv: Sequence[str]) -> int:
     try:
+        if argv and argv[0] in LIGHTNING_COMMANDS:
+            from decaqa.run import cli_main
+
+            cli_main(list(argv))
+            return 0
+        args = build_parser().parse_args(argv)
         return args.func(args)
-    except TaskError as err:
-        print(f"decaqa: {err}", file=sys.stderr)
+    except Exception as err:
+        found = user_error(err)
+        if found is None:
+            raise
+        print(f"decaqa: {found}", file=sys.stderr)
         return 2
 
 

@@ -1,15 +1,27 @@
-"""Loading task data with `datasets`: the hub, local files, or the embedded mini decathlon.
+"""The data path up to the model: load rows, convert to triples, format, tokenize, batch.
 
-This is the first stage of the data path: rows in, rows out; converting them is the Task's job.
+Loading and caching are `datasets`' job (hub, local files or the embedded mini decathlon;
+every map is cached in its Arrow cache and memory-mapped, so a second run reuses the work).
+Converting is the Task's job; mixing is `sampling`'s. The LightningDataModule ties them
+together and hands the model plain tensors plus, for validation, what scoring needs.
 """
 from __future__ import annotations
 
+import functools
+import json
+import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import datasets
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerBase
 
-from decaqa.tasks import Task, TaskError
+from decaqa.sampling import Mixture, MultitaskBatchSampler
+
+from decaqa.tasks import Task, TaskError, get_task
 
 LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet",
                   ".tsv": "csv", ".txt": "text"}
@@ -66,11 +78,286 @@ def load_rows(task: Task, split: str = "validation",
     files = resolve_source(task, split, data_files, source)
     if files is not None:
         return load_local(files, split="train")
+    # The hub's parquet export of a script data set has no card, so datasets cannot map a
+    # config name to its folder there: the config is a data_dir instead.
+    parquet_export = task.revision == "refs/convert/parquet"
+    config = None if parquet_export else task.hub_config
+    data_dir = task.hub_config if parquet_export else None
     try:
-        return datasets.load_dataset(task.hub_name, task.hub_config, revision=task.revision,
-                                     split=task.source_split(split))
+        return datasets.load_dataset(task.hub_name, config, data_dir=data_dir,
+                                     revision=task.revision, split=task.source_split(split))
     except Exception as err:  # network, missing split or script data set: say what to do
         raise TaskError(f"Could not load '{task.source}' split '{task.source_split(split)}' "
                         f"for task '{task.name}' ({type(err).__name__}: "
                         f"{str(err).splitlines()[0] if str(err) else ''}); pass local files in "
                         "its schema with --data-files.") from err
+
+
+# -- converting and tokenizing -------------------------------------------------------------
+DEFAULT_FORMAT = "question: {question} context: {context}"
+MINI_DECATHLON_TASKS = ["squad", "iwslt", "cnn_dailymail", "multinli", "sst2", "qa_srl",
+                        "qa_zre", "woz", "wikisql", "wsc"]
+
+
+def convert_split(task: Task, rows: datasets.Dataset) -> tuple[datasets.Dataset, int]:
+    """Rows -> triples with `Dataset.map` (cached in the Arrow cache, memory-mapped).
+
+    Returns the triples and the number of rows the converter skipped, so nothing vanishes
+    unreported.
+    """
+    def convert_batch(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        out: dict[str, list] = {k: [] for k in ("id", "task", "context", "question",
+                                                "answers", "meta", "row")}
+        keys = list(batch)
+        for j, index in enumerate(indices):
+            row = {k: batch[k][j] for k in keys}
+            for ex in task.convert(row, index):
+                out["id"].append(ex.id)
+                out["task"].append(ex.task)
+                out["context"].append(ex.context)
+                out["question"].append(ex.question)
+                out["answers"].append(ex.answers)
+                out["meta"].append(json.dumps(ex.meta, sort_keys=True))
+                out["row"].append(index)
+        return out
+
+    triples = rows.map(convert_batch, batched=True, with_indices=True,
+                       remove_columns=rows.column_names,
+                       new_fingerprint=_fingerprint(rows, "convert", task.name,
+                                                    task.file_hash or ""),
+                       desc=f"convert {task.name}")
+    skipped = len(rows) - len(set(triples["row"])) if len(rows) else 0
+    return triples, skipped
+
+
+def _fingerprint(rows: datasets.Dataset, *parts: str) -> str:
+    """Cache key for a map: the input's fingerprint plus what changes the output."""
+    import hashlib
+
+    return hashlib.sha256("|".join([rows._fingerprint, *parts]).encode()).hexdigest()[:32]
+
+
+def format_input(question: str, context: str, template: str = DEFAULT_FORMAT) -> str:
+    """The model's input text; the one place the (question, context) layout is decided."""
+    return template.format(question=question, context=context)
+
+
+def tokenize_split(triples: datasets.Dataset, tokenizer: PreTrainedTokenizerBase,
+                   template: str, max_source_tokens: int, max_target_tokens: int,
+                   name: str) -> datasets.Dataset:
+    """Add input_ids, labels, length and truncation flags (cached by `datasets`)."""
+    def tok_batch(batch: dict[str, list]) -> dict[str, list]:
+        inputs = [format_input(q, c, template) for q, c in zip(batch["question"], batch["context"])]
+        src = tokenizer(inputs, add_special_tokens=True)["input_ids"]
+        tgt = tokenizer([a[0] for a in batch["answers"]], add_special_tokens=True)["input_ids"]
+        return {
+            "input_ids": [_clip(x, max_source_tokens) for x in src],
+            "labels": [_clip(y, max_target_tokens) for y in tgt],
+            "length": [min(len(x), max_source_tokens) for x in src],
+            "source_truncated": [len(x) > max_source_tokens for x in src],
+            "target_truncated": [len(y) > max_target_tokens for y in tgt],
+        }
+
+    key = json.dumps([template, max_source_tokens, max_target_tokens,
+                      tokenizer.backend_tokenizer.to_str() if tokenizer.is_fast
+                      else tokenizer.name_or_path])
+    return triples.map(tok_batch, batched=True,
+                       new_fingerprint=_fingerprint(triples, "tokenize", key),
+                       desc=f"tokenize {name}")
+
+
+def _clip(ids: list[int], limit: int) -> list[int]:
+    """Truncate keeping the final </s>, so the model still sees where the text ends."""
+    return ids if len(ids) <= limit else ids[:limit - 1] + ids[-1:]
+
+
+def collate(features: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
+    """Pad a batch; labels are padded with -100 so padding is not trained on."""
+    width = max(len(f["input_ids"]) for f in features)
+    label_width = max(len(f["labels"]) for f in features)
+    input_ids = torch.full((len(features), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(features), label_width), -100, dtype=torch.long)
+    for i, f in enumerate(features):
+        input_ids[i, :len(f["input_ids"])] = torch.tensor(f["input_ids"])
+        labels[i, :len(f["labels"])] = torch.tensor(f["labels"])
+    batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": input_ids.ne(pad_id).long(),
+                             "labels": labels}
+    for key in ("id", "task", "answers", "meta"):
+        if key in features[0]:
+            batch[key] = [f[key] for f in features]
+    return batch
+
+
+class TaskDataModule(pl.LightningDataModule):
+    """Multitask data for one run; every argument is settable from the YAML config.
+
+    Args:
+        tasks: task names; default the ten mini-decathlon tasks.
+        tasks_dir: extra folders of converter files.
+        data_files: per task, local files per split, e.g. ``{squad: {train: [a.jsonl]}}``.
+        source: auto (given files, then the mini decathlon, then the hub) | mini | hub.
+        eval_tasks: tasks validated but not trained on (default: the training tasks).
+        input_format: how question and context become the model input.
+        max_source_tokens / max_target_tokens: longer inputs/answers are truncated; the
+            count per task is reported, never silent.
+        batch_size: examples per training batch; max_tokens: optional token budget per batch.
+        eval_batch_size: examples per validation batch.
+        mixture: how tasks are mixed (see `decaqa.sampling.Mixture`).
+        steps_per_epoch: batches per epoch; default one pass over the training examples.
+        eval_split: the split validated on (validation, test, ...).
+        val_limit: validate on at most this many examples per task (None = all).
+        train_limit: use at most this many training examples per task (None = all).
+        seed: sampling seed.
+    """
+
+    def __init__(self, tasks: list[str] | None = None, tasks_dir: list[str] | None = None,
+                 data_files: dict[str, dict[str, list[str]]] | None = None,
+                 source: str = "auto", eval_tasks: list[str] | None = None,
+                 input_format: str = DEFAULT_FORMAT, max_source_tokens: int = 512,
+                 max_target_tokens: int = 128, batch_size: int = 32,
+                 max_tokens: int | None = None, eval_batch_size: int = 64,
+                 mixture: Mixture | None = None, steps_per_epoch: int | None = None,
+                 eval_split: str = "validation", val_limit: int | None = None,
+                 train_limit: int | None = None,
+                 num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        self.task_names = list(tasks or MINI_DECATHLON_TASKS)
+        self.eval_task_names = list(eval_tasks or self.task_names)
+        self.tasks_dir = list(tasks_dir or [])
+        self.data_files = dict(data_files or {})
+        self.source, self.input_format = source, input_format
+        self.max_source_tokens, self.max_target_tokens = max_source_tokens, max_target_tokens
+        self.batch_size, self.max_tokens = batch_size, max_tokens
+        self.eval_batch_size, self.mixture = eval_batch_size, mixture or Mixture()
+        self.steps_per_epoch, self.seed = steps_per_epoch, seed
+        self.val_limit, self.train_limit, self.num_workers = val_limit, train_limit, num_workers
+        self.eval_split = eval_split
+        if "{question}" not in input_format or "{context}" not in input_format:
+            raise TaskError(f"input_format '{input_format}' must contain {{question}} and "
+                            "{context}.")
+        # Resolve names now: a config naming an unknown task fails before any work.
+        self.tasks = {n: get_task(n, self.tasks_dir)
+                      for n in dict.fromkeys(self.task_names + self.eval_task_names)}
+        unknown = set(self.data_files) - set(self.tasks)
+        if unknown:
+            raise TaskError(f"data_files names {', '.join(sorted(unknown))}, which are not "
+                            "tasks of this run; add them to tasks or fix the names.")
+        self.tokenizer: PreTrainedTokenizerBase | None = None
+        self.triples: dict[str, dict[str, datasets.Dataset]] = {}
+        self.tokenized: dict[str, dict[str, datasets.Dataset]] = {}
+        self.report: dict[str, dict[str, dict[str, int]]] = {}
+
+    # -- facts for the rest of the run -----------------------------------------------------
+    def task_info(self) -> dict[str, dict[str, Any]]:
+        """Per task: metrics, questions, converter hash and data source, for metrics.json."""
+        info = {}
+        for name, task in self.tasks.items():
+            files = {split: [str(f) for f in (resolve_source(task, split,
+                                                              self._files(name, split),
+                                                              self.source) or [])]
+                     for split in ("train", self.eval_split)}
+            info[name] = {"metrics": task.metrics, "question": task.question,
+                          "choices": task.choices, "converter_file": str(task.source_file),
+                          "converter_sha256": task.file_hash,
+                          "data": {s: f or f"hub:{task.source}" for s, f in files.items()},
+                          "trained": name in self.task_names}
+        return info
+
+    def _files(self, name: str, split: str) -> list[str] | None:
+        files = self.data_files.get(name, {}).get(split)
+        return [files] if isinstance(files, str) else files
+
+    # -- loading ---------------------------------------------------------------------------
+    def load_triples(self, split: str) -> dict[str, datasets.Dataset]:
+        """Convert each task's split once (cached); records rows and skipped rows."""
+        names = self.task_names if split == "train" else self.eval_task_names
+        limit = self.train_limit if split == "train" else self.val_limit
+        done = self.triples.setdefault(split, {})
+        for name in names:
+            if name in done:
+                continue
+            task = self.tasks[name]
+            rows = load_rows(task, split, self._files(name, split), self.source)
+            triples, skipped = convert_split(task, rows)
+            if limit is not None and len(triples) > limit:
+                triples = triples.select(range(limit))
+            done[name] = triples
+            self.report.setdefault(name, {})[split] = {"rows": len(rows), "skipped": skipped,
+                                                       "examples": len(triples)}
+        return {n: self.triples[split][n] for n in names}
+
+    def training_texts(self) -> Iterable[str]:
+        """Every formatted input and answer of the training split (for tokenizer training)."""
+        for triples in self.load_triples("train").values():
+            for q, c, a in zip(triples["question"], triples["context"], triples["answers"]):
+                yield format_input(q, c, self.input_format)
+                yield from a
+
+    def connect(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        """Hand the data the model's tokenizer (the litgpt pattern)."""
+        self.tokenizer = tokenizer
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tokenizer is None:
+            module = getattr(self.trainer, "lightning_module", None) if self.trainer else None
+            if module is None or not hasattr(module, "tokenizer_for"):
+                raise TaskError("The data module has no tokenizer; call connect(tokenizer) "
+                                "or run it with a decaqa model.")
+            self.tokenizer = module.tokenizer_for(self.training_texts)
+        splits = [self.eval_split] if stage in ("validate", "test") else ["train", self.eval_split]
+        for split in splits:
+            done = self.tokenized.setdefault(split, {})
+            for name, triples in self.load_triples(split).items():
+                if name in done:
+                    continue
+                ds = tokenize_split(triples, self.tokenizer, self.input_format,
+                                    self.max_source_tokens, self.max_target_tokens, name)
+                done[name] = ds
+                self.report[name][split].update(
+                    source_truncated=int(sum(ds["source_truncated"])),
+                    target_truncated=int(sum(ds["target_truncated"])))
+
+    # -- loaders ---------------------------------------------------------------------------
+    def train_dataloader(self) -> DataLoader:
+        parts = self.tokenized["train"]
+        names = list(parts)
+        concat = datasets.concatenate_datasets([parts[n] for n in names]).select_columns(
+            ["input_ids", "labels"])
+        offsets, start = {}, 0
+        for n in names:
+            offsets[n], start = start, start + len(parts[n])
+        total = sum(len(parts[n]) for n in names)
+        steps = self.steps_per_epoch or math.ceil(total / self.batch_size)
+        rank = self.trainer.global_rank if self.trainer else 0
+        sampler = MultitaskBatchSampler({n: parts[n]["length"] for n in names}, offsets,
+                                        self.mixture, steps, self.batch_size, self.max_tokens,
+                                        self.seed, rank)
+        if self.trainer is not None:
+            sampler.set_epoch(self.trainer.current_epoch)
+        self.sampler = sampler
+        return DataLoader(concat, batch_sampler=sampler, collate_fn=self._collate,
+                          num_workers=self.num_workers)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        """One loader per task, longest inputs first, so fit and evaluate batch alike."""
+        loaders = []
+        for name in self.eval_task_names:
+            ds = self.tokenized[self.eval_split][name]
+            lengths = ds["length"]
+            order = sorted(range(len(ds)), key=lambda i: -lengths[i])
+            ds = ds.select(order).select_columns(["input_ids", "labels", "id", "task",
+                                                  "answers", "meta"])
+            collate_fn = functools.partial(self._collate, metrics=self.tasks[name].metrics)
+            loaders.append(DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False,
+                                      collate_fn=collate_fn, num_workers=self.num_workers))
+        return loaders
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return self.val_dataloader()
+
+    def _collate(self, features: list[dict[str, Any]],
+                 metrics: list[str] | None = None) -> dict[str, Any]:
+        batch = collate(features, self.tokenizer.pad_token_id if self.tokenizer else 0)
+        if metrics is not None:
+            batch["metrics"] = metrics  # validation batches say how their task is scored
+        return batch

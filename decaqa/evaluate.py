@@ -1,0 +1,149 @@
+"""Evaluation: a trained model, the majority baseline, or a predictions file -> per-task scores.
+
+A model is evaluated through the same data module and validation loop as `decaqa fit`
+(`Trainer.validate`), with the batch size and decoding settings recorded in its export, so
+`decaqa evaluate` reproduces the run's metrics.json figures.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from decaqa import metrics
+from decaqa.tasks import TaskError, get_task, registry
+
+
+def parse_data_files(items: Sequence[str] | None, tasks: Sequence[str],
+                     split: str) -> dict[str, dict[str, list[str]]]:
+    """``TASK=FILE`` items (or bare files when one task is evaluated) -> data_files config."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for item in items or []:
+        if "=" in item:
+            task, path = item.split("=", 1)
+        elif len(tasks) == 1:
+            task, path = tasks[0], item
+        else:
+            raise TaskError(f"Data file '{item}' does not say which task it is for; write "
+                            "TASK=FILE when evaluating several tasks.")
+        out.setdefault(task, {}).setdefault(split, []).append(path)
+    return out
+
+
+def resolve_tasks(spec: str | None, trained: Sequence[str],
+                  tasks_dir: Sequence[str] | None = None) -> list[str]:
+    """``a,b`` | ``all`` | None (the tasks the model was trained on)."""
+    if spec in (None, ""):
+        if not trained:
+            raise TaskError("This model does not record its tasks; pass --tasks a,b.")
+        return list(trained)
+    if spec == "all":
+        return list(registry(tasks_dir))
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    for name in names:
+        get_task(name, tasks_dir)  # unknown names fail here, with the near ones listed
+    return names
+
+
+def evaluate_model(model_path: str, tasks: str | None = None, split: str = "validation",
+                   data_files: Sequence[str] | None = None, limit: int | None = None,
+                   batch_size: int | None = None, tasks_dir: Sequence[str] | None = None,
+                   accelerator: str = "auto") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Score a model folder or checkpoint; returns (metrics.json-shaped results, predictions)."""
+    import pytorch_lightning as pl
+
+    from decaqa.data import DEFAULT_FORMAT, TaskDataModule
+    from decaqa.model import Seq2SeqQA
+    from decaqa.qa import EXPORT_INFO, check_model_path, load_checkpoint
+
+    path = Path(model_path)
+    if path.suffix != ".ckpt":
+        check_model_path(path)
+    if path.suffix == ".ckpt":
+        model, tokenizer, info = load_checkpoint(path)
+        module = Seq2SeqQA(model=str(path), **info["generation"])
+        module.model, module.tokenizer = model, tokenizer
+    else:
+        info_file = path / EXPORT_INFO
+        info = json.loads(info_file.read_text()) if info_file.exists() else {}
+        module = Seq2SeqQA(model=str(path), **info.get("generation", {}))
+    trained = [n for n, t in info.get("tasks", {}).items() if t.get("trained", True)]
+    names = resolve_tasks(tasks, trained, tasks_dir)
+    data = TaskDataModule(tasks=names, tasks_dir=list(tasks_dir or []),
+                          data_files=parse_data_files(data_files, names, split),
+                          input_format=info.get("input_format", DEFAULT_FORMAT),
+                          max_source_tokens=int(info.get("max_source_tokens", 512)),
+                          eval_batch_size=batch_size or int(info.get("eval_batch_size", 64)),
+                          eval_split=split, val_limit=limit)
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False,
+                         enable_checkpointing=False, enable_model_summary=False)
+    trainer.validate(module, datamodule=data, verbose=False)
+    results = dict(module.results or {})
+    results["provenance"] = {"model": str(model_path), "split": split, "limit": limit,
+                             "eval_batch_size": data.eval_batch_size,
+                             "generation": info.get("generation", {}),
+                             "tasks": data.task_info(), "data_report": data.report}
+    return results, module.predictions
+
+
+def majority_baseline(tasks: Sequence[str], split: str = "validation",
+                      data_files: Sequence[str] | None = None, limit: int | None = None,
+                      tasks_dir: Sequence[str] | None = None
+                      ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The floor: each task's most common training answer, predicted for every example."""
+    from decaqa.data import TaskDataModule
+
+    data = TaskDataModule(tasks=list(tasks), tasks_dir=list(tasks_dir or []),
+                          data_files=parse_data_files(data_files, tasks, split),
+                          eval_split=split, val_limit=limit)
+    train = data.load_triples("train")
+    evals = data.load_triples(split)
+    rows: list[dict[str, Any]] = []
+    for name in tasks:
+        answers = Counter(a[0] for a in train[name]["answers"])
+        guess = answers.most_common(1)[0][0] if answers else ""
+        ds = evals[name]
+        rows += [{"id": i, "task": name, "prediction": guess, "answers": a,
+                  "meta": json.loads(m)} for i, a, m in zip(ds["id"], ds["answers"], ds["meta"])]
+    results = score_predictions(rows, tasks_dir)
+    results["provenance"] = {"baseline": "majority", "split": split, "limit": limit,
+                             "tasks": data.task_info(), "data_report": data.report}
+    return results, rows
+
+
+def score_predictions(rows: Iterable[Mapping[str, Any]],
+                      tasks_dir: Sequence[str] | None = None) -> dict[str, Any]:
+    """Score prediction rows ``{id, task, prediction, answers, [meta]}`` with each task's metrics."""
+    by_task: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        missing = [k for k in ("task", "prediction", "answers") if k not in row]
+        if missing:
+            raise TaskError(f"Prediction row {i} has no {', '.join(missing)}; each line needs "
+                            "task, prediction and answers (and meta for woz/wikisql).")
+        by_task[row["task"]].append(row)
+    tasks: dict[str, Any] = {}
+    for name, task_rows in by_task.items():
+        names = get_task(name, tasks_dir).metrics
+        preds = [r["prediction"] for r in task_rows]
+        refs = [r["answers"] for r in task_rows]
+        metas = [r.get("meta") or {} for r in task_rows]
+        scores = {m: metrics.score(m, preds, refs, metas) for m in names}
+        tasks[name] = {"metric": names[0], "score": scores[names[0]], "scores": scores,
+                       "examples": len(task_rows)}
+    return {"decascore": metrics.decascore({t: v["score"] for t, v in tasks.items()}),
+            "tasks": tasks}
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSON-lines file; a bad line is named by its number."""
+    rows = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise TaskError(f"{path} line {n} is not JSON ({err.msg}); write one JSON "
+                                    "object per line.") from None
+    return rows

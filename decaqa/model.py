@@ -1,0 +1,225 @@
+"""The LightningModule: one seq2seq model for every task, trained and validated by Lightning.
+
+The system (this module) is kept apart from the network (any `AutoModelForSeq2SeqLM`): the
+network is a hub name or local path, or a T5 built from a config for training from scratch.
+It knows nothing of data sets: batches arrive as tensors plus, for validation, the ids,
+answers and metric names that scoring needs.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pytorch_lightning as pl
+import torch
+from transformers import (AutoModelForSeq2SeqLM, PreTrainedModel, PreTrainedTokenizerBase,
+                          T5Config, T5ForConditionalGeneration)
+
+from decaqa import metrics
+from decaqa.tasks import TaskError
+from decaqa.tokenizer import load_tokenizer, train_tokenizer
+
+SCHEDULES = ("linear", "cosine", "constant")
+
+
+class Seq2SeqQA(pl.LightningModule):
+    """Multitask question answering with one encoder-decoder.
+
+    Args:
+        model: hub name or local folder of a pretrained seq2seq model (T5, BART, mT5, ...);
+            leave empty to build one from ``config``.
+        config: T5Config fields for a model trained from scratch (vocab size comes from the
+            tokenizer).
+        tokenizer: hub name, folder or tokenizer.json; default: the model's own, or for a model
+            from scratch a BPE trained on the run's training text.
+        vocab_size: size of the tokenizer trained from scratch.
+        learning_rate, weight_decay, warmup_steps, schedule: AdamW and its schedule
+            (linear or cosine decay to 0 over the run after warm-up, or constant).
+        max_new_tokens, num_beams: decoding settings for validation and answering.
+    """
+
+    def __init__(self, model: str | None = None, config: dict[str, Any] | None = None,
+                 tokenizer: str | None = None, vocab_size: int = 4000,
+                 learning_rate: float = 1e-3, weight_decay: float = 0.01,
+                 warmup_steps: int = 100, schedule: str = "linear",
+                 max_new_tokens: int = 64, num_beams: int = 1):
+        super().__init__()
+        if not model and not config:
+            raise TaskError("The model needs either `model` (a hub name or local folder) or "
+                            "`config` (fields of a T5Config to train from scratch).")
+        if schedule not in SCHEDULES:
+            raise TaskError(f"Unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}.")
+        self.save_hyperparameters()
+        self.tokenizer: PreTrainedTokenizerBase | None = None
+        self.model: PreTrainedModel | None = None
+        self._outputs: dict[str, list[tuple[str, str, list[str], str]]] = defaultdict(list)
+        self._task_metrics: dict[str, list[str]] = {}
+        self.results: dict[str, Any] | None = None
+        self.predictions: list[dict[str, Any]] = []
+
+    # -- building --------------------------------------------------------------------------
+    def tokenizer_for(self, texts: Callable[[], Iterable[str]]) -> PreTrainedTokenizerBase:
+        """The run's tokenizer: given, the model's own, or trained on ``texts()``."""
+        if self.tokenizer is None:
+            hp = self.hparams
+            if hp.tokenizer:
+                self.tokenizer = load_tokenizer(hp.tokenizer)
+            elif hp.model:
+                self.tokenizer = load_tokenizer(hp.model)
+            else:
+                self.tokenizer = train_tokenizer(texts(), hp.vocab_size)
+        return self.tokenizer
+
+    def configure_model(self) -> None:
+        """Build or load the network once the tokenizer is known (Lightning calls this)."""
+        if self.model is not None:
+            return
+        if self.tokenizer is None:
+            raise TaskError("The model has no tokenizer yet; run it with a decaqa data module "
+                            "or call tokenizer_for(...) first.")
+        if self.hparams.model:
+            self.model = load_pretrained(self.hparams.model)
+        else:
+            self.model = build_from_config(self.hparams.config, self.tokenizer)
+
+    # -- training --------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                         labels=batch["labels"])
+        self.log("train/loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].size(0))
+        return out.loss
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}],
+                                lr=hp.learning_rate)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: lr_factor(step, hp.warmup_steps, total, hp.schedule))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- answering -------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[str]:
+        """Greedy (or beam) decoding; the one batched answering path, shared with ``ask``."""
+        out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                  max_new_tokens=self.hparams.max_new_tokens,
+                                  num_beams=self.hparams.num_beams, do_sample=False)
+        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+    # -- validation ------------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._outputs.clear()
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int,
+                        dataloader_idx: int = 0) -> None:
+        preds = self.generate_text(batch["input_ids"], batch["attention_mask"])
+        task = batch["task"][0]
+        self._task_metrics[task] = batch["metrics"]
+        self._outputs[task].extend(zip(batch["id"], preds, batch["answers"], batch["meta"]))
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.validation_step(batch, batch_idx, dataloader_idx)
+
+    def on_test_epoch_start(self) -> None:
+        self.on_validation_epoch_start()
+
+    def on_validation_epoch_end(self) -> None:
+        self._score_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._score_epoch("test")
+
+    def _score_epoch(self, prefix: str) -> None:
+        """Score every task, log ``{prefix}/<task>/<metric>`` and ``{prefix}/decascore``."""
+        outputs = gather_outputs(dict(self._outputs))
+        tasks: dict[str, Any] = {}
+        self.predictions = []
+        for task, rows in outputs.items():
+            names = self._task_metrics[task]
+            ids, preds, refs, metas = zip(*rows)
+            metas = [json.loads(m) for m in metas]
+            scores = {m: metrics.score(m, list(preds), list(refs), metas) for m in names}
+            tasks[task] = {"metric": names[0], "score": scores[names[0]], "scores": scores,
+                           "examples": len(rows)}
+            for m, s in scores.items():
+                self.log(f"{prefix}/{task}/{m}", s, sync_dist=False, rank_zero_only=True)
+            self.predictions += [{"id": i, "task": task, "prediction": p, "answers": r,
+                                  "meta": m} for i, p, r, m in zip(ids, preds, refs, metas)]
+        total = metrics.decascore({t: v["score"] for t, v in tasks.items()})
+        self.log(f"{prefix}/decascore", total, prog_bar=True, rank_zero_only=True)
+        self.results = {"decascore": total, "tasks": tasks, "step": int(self.global_step)}
+
+    # -- saving ----------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the tokenizer in the checkpoint so it can be evaluated on its own."""
+        if self.tokenizer is not None and self.tokenizer.is_fast:
+            checkpoint["decaqa_tokenizer"] = self.tokenizer.backend_tokenizer.to_str()
+
+    def export(self, folder: str | Path, info: dict[str, Any]) -> Path:
+        """Write a HuggingFace-format model any `transformers` user can load, plus decaqa.json."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        generation = {"max_new_tokens": self.hparams.max_new_tokens,
+                      "num_beams": self.hparams.num_beams}
+        (folder / "decaqa.json").write_text(json.dumps({**info, "generation": generation},
+                                                       indent=2))
+        return folder
+
+
+def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
+    """Linear warm-up, then linear or cosine decay to zero (or constant)."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 1.0 - progress if schedule == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def load_pretrained(name_or_path: str) -> PreTrainedModel:
+    """A pretrained seq2seq model; a folder that is not a model gets one clear sentence."""
+    try:
+        return AutoModelForSeq2SeqLM.from_pretrained(name_or_path)
+    except Exception as err:
+        raise TaskError(f"'{name_or_path}' is not a seq2seq model ({type(err).__name__}); "
+                        "give a hub name or a folder written by save_pretrained / decaqa fit "
+                        "(runs/<name>/model).") from err
+
+
+def build_from_config(config: dict[str, Any] | None,
+                      tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """A T5 trained from scratch, sized by ``config`` and the tokenizer's vocabulary."""
+    fields = dict(config or {})
+    fields.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                  eos_token_id=tokenizer.eos_token_id,
+                  decoder_start_token_id=tokenizer.pad_token_id)
+    try:
+        cfg = T5Config(**fields)
+    except Exception as err:
+        raise TaskError(f"Bad model config {config} ({err}); use T5Config fields such as "
+                        "d_model, d_ff, num_layers, num_heads.") from err
+    return T5ForConditionalGeneration(cfg)
+
+
+def gather_outputs(outputs: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    """Collect every rank's outputs and drop duplicates by example id (DDP pads shards)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return outputs
+    parts: list[dict[str, list[tuple]]] = [{} for _ in range(torch.distributed.get_world_size())]
+    torch.distributed.all_gather_object(parts, outputs)
+    merged: dict[str, dict[str, tuple]] = defaultdict(dict)
+    for part in parts:
+        for task, rows in part.items():
+            for row in rows:
+                merged[task].setdefault(row[0], row)
+    return {task: list(rows.values()) for task, rows in merged.items()}

@@ -1,0 +1,168 @@
+"""What a run leaves behind, and the LightningCLI that starts it.
+
+`decaqa fit --config configs/x.yaml` is LightningCLI with decaqa's defaults: a run folder
+(`runs/<config name>/`), CSV and TensorBoard logs there, checkpoints on the decaScore, a rich
+progress bar, and at the end `metrics.json` (every figure with what produced it), the realised
+task mixture and a HuggingFace-format export in `model/`.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+from rich.console import Console
+
+import decaqa
+from decaqa.data import TaskDataModule
+from decaqa.model import Seq2SeqQA
+from decaqa.tasks import TaskError
+
+
+def provenance(trainer: pl.Trainer, module: Seq2SeqQA, data: TaskDataModule,
+               checkpoint: str | None) -> dict[str, Any]:
+    """Everything needed to reproduce a figure: tasks, data, decoding, seed, versions."""
+    return {
+        "decaqa_version": decaqa.__version__,
+        "torch_version": torch.__version__,
+        "machine": f"{platform.machine()} {platform.processor() or ''} "
+                   f"{torch.get_num_threads()} threads".strip(),
+        "model": module.hparams.model or {"from_scratch": module.hparams.config},
+        "generation": {"max_new_tokens": module.hparams.max_new_tokens,
+                       "num_beams": module.hparams.num_beams, "do_sample": False},
+        "input_format": data.input_format,
+        "max_source_tokens": data.max_source_tokens,
+        "batch_size": data.batch_size, "eval_batch_size": data.eval_batch_size,
+        "seed": data.seed, "split": data.eval_split,
+        "checkpoint": checkpoint, "global_step": int(trainer.global_step),
+        "tasks": data.task_info(), "data_report": data.report,
+    }
+
+
+def metrics_document(results: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """The metrics.json shape: decascore, tasks {name: {metric, score, ...}}, provenance."""
+    return {"decascore": results["decascore"], "tasks": results["tasks"], "provenance": extra}
+
+
+class RunArtifacts(pl.Callback):
+    """Writes metrics.json, mixture.json and model/ at the end of fit (rank zero only)."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.best: dict[str, Any] | None = None
+        self.started = time.time()
+
+    def on_validation_end(self, trainer: pl.Trainer, module: Seq2SeqQA) -> None:
+        if trainer.sanity_checking or module.results is None:
+            return
+        if self.best is None or module.results["decascore"] >= self.best["decascore"]:
+            self.best = dict(module.results, predictions=list(module.predictions))
+
+    def on_fit_end(self, trainer: pl.Trainer, module: Seq2SeqQA) -> None:
+        if not trainer.is_global_zero:
+            return
+        data: TaskDataModule = trainer.datamodule
+        ckpt = trainer.checkpoint_callback
+        best_path = getattr(ckpt, "best_model_path", "") or None
+        if best_path and self.best is not None and self.best["step"] != trainer.global_step:
+            state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
+            module.load_state_dict(state)  # export the weights the decaScore chose
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        info = {"input_format": data.input_format, "max_source_tokens": data.max_source_tokens,
+                "eval_batch_size": data.eval_batch_size,
+                "tasks": data.task_info(), "decaqa_version": decaqa.__version__}
+        model_dir = module.export(self.run_dir / "model", info)
+        seen = getattr(data, "sampler", None)
+        mixture = {"strategy": data.mixture.strategy,
+                   "rates": getattr(seen, "rates", {}),
+                   "examples_seen": dict(getattr(seen, "seen_total", {}))}
+        (self.run_dir / "mixture.json").write_text(json.dumps(mixture, indent=2))
+        written = [model_dir, self.run_dir / "mixture.json"]
+        if self.best is not None:
+            doc = metrics_document(self.best, provenance(trainer, module, data, best_path))
+            doc["provenance"]["mixture"] = mixture
+            doc["provenance"]["train_seconds"] = round(time.time() - self.started, 1)
+            (self.run_dir / "metrics.json").write_text(json.dumps(doc, indent=2))
+            with open(self.run_dir / "predictions.jsonl", "w") as f:
+                for row in self.best["predictions"]:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            written += [self.run_dir / "metrics.json", self.run_dir / "predictions.jsonl"]
+            print_table(self.best, title=f"decaqa fit: best validation (step {self.best['step']})")
+        console = Console(stderr=True)
+        console.print("[bold]Written:[/bold]")
+        for path in written + [self.run_dir / "checkpoints", self.run_dir / "metrics.csv"]:
+            console.print(f"  {path}")
+
+
+def print_table(results: dict[str, Any], title: str,
+                baseline: dict[str, Any] | None = None) -> None:
+    """Per-task table and the decaScore, on stdout."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("task", "metric", "score", "examples") + (("baseline",) if baseline else ()):
+        table.add_column(col, justify="left" if col in ("task", "metric") else "right")
+    for name, row in results["tasks"].items():
+        cells = [name, row["metric"], f"{row['score']:.1f}", str(row.get("examples", ""))]
+        if baseline:
+            cells.append(f"{baseline['tasks'].get(name, {}).get('score', float('nan')):.1f}")
+        table.add_row(*cells)
+    table.add_section()
+    table.add_row("decaScore", "", f"{results['decascore']:.1f}", "",
+                  *((f"{baseline['decascore']:.1f}",) if baseline else ()))
+    Console(width=100).print(table)
+
+
+class DecaqaCLI(LightningCLI):
+    """LightningCLI with decaqa's run folder, loggers and callbacks filled in."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--run_dir", type=str | None, default=None,
+                            help="where the run writes everything (default runs/<config name>)")
+
+    def _run_dir(self) -> Path:
+        cfg = self.config.get(str(self.subcommand), self.config)
+        if cfg.get("run_dir"):
+            return Path(cfg["run_dir"])
+        configs = cfg.get("config") or []
+        name = Path(str(configs[-1])).stem if configs else "default"
+        return Path("runs") / name
+
+    def before_instantiate_classes(self) -> None:
+        """A corrupt or truncated checkpoint ends in one sentence, before any work starts."""
+        cfg = self.config.get(str(self.subcommand), self.config)
+        if cfg.get("ckpt_path") and cfg["ckpt_path"] not in ("last", "best", "hpc"):
+            from decaqa.qa import read_checkpoint
+
+            read_checkpoint(cfg["ckpt_path"])
+
+    def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
+        run_dir = self._run_dir()
+        cfg = self._get(self.config_init, "trainer", default={})
+        callbacks = list(cfg.get("callbacks") or [])
+        callbacks += [ModelCheckpoint(dirpath=run_dir / "checkpoints", monitor="val/decascore",
+                                      mode="max", save_last=True, filename="best"),
+                      RichProgressBar(), RunArtifacts(run_dir)]
+        kwargs.setdefault("callbacks", callbacks)
+        if cfg.get("logger") in (None, True):
+            kwargs.setdefault("logger", [CSVLogger(run_dir, name="", version=""),
+                                         TensorBoardLogger(run_dir, name="", version="tb")])
+        kwargs.setdefault("default_root_dir", str(run_dir))
+        return super().instantiate_trainer(**kwargs)
+
+
+def cli_main(args: list[str]) -> None:
+    """`decaqa fit|validate|test ...`: Lightning's CLI over decaqa's model and data."""
+    argv, sys.argv = sys.argv, sys.argv[:1]  # args are given explicitly; don't read them twice
+    try:
+        DecaqaCLI(Seq2SeqQA, TaskDataModule, args=args, save_config_kwargs={"overwrite": True})
+    finally:
+        sys.argv = argv

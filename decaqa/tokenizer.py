@@ -1,0 +1,50 @@
+"""Tokenizers: a pretrained one by name, or a small subword one trained on the training text.
+
+Training from scratch needs a tokenizer that needs no download. Byte-level tokens make
+sequences 5-7x longer (slow, and they collapsed in our CPU trials), so we train a BPE with
+`tokenizers` on the run's own training text: seconds for the mini decathlon. Digits are split
+one by one and punctuation is split off so numbers and names are copied piece by piece.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from decaqa.tasks import TaskError
+
+PAD, EOS, UNK = "<pad>", "</s>", "<unk>"  # T5's ids 0, 1, 2: decoder_start_token_id = pad
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000) -> PreTrainedTokenizerFast:
+    """Train a T5-style BPE (pad=0, eos=1, unk=2, eos appended) on ``texts``."""
+    tok = Tokenizer(models.BPE(unk_token=UNK))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always"),
+        pre_tokenizers.Punctuation(),
+        pre_tokenizers.Digits(individual_digits=True),
+    ])
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[PAD, EOS, UNK],
+                                  min_frequency=2, show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"$A {EOS}", pair=f"$A {EOS} $B {EOS}",
+        special_tokens=[(EOS, tok.token_to_id(EOS))])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, eos_token=EOS,
+                                   unk_token=UNK, model_max_length=100_000)
+
+
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    """A pretrained tokenizer (hub name or local folder / tokenizer.json)."""
+    try:
+        if name_or_path.endswith(".json"):
+            return PreTrainedTokenizerFast(tokenizer_file=name_or_path, pad_token=PAD,
+                                           eos_token=EOS, unk_token=UNK)
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except Exception as err:
+        raise TaskError(f"Could not load a tokenizer from '{name_or_path}' "
+                        f"({type(err).__name__}); give a hub name, a model folder with "
+                        "tokenizer files, or a tokenizer.json.") from err
