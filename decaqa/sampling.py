@@ -67,6 +67,10 @@ class Mixture:
         if unknown:
             raise TaskError(f"Mixture weights name {', '.join(sorted(unknown))}, which are "
                             "not training tasks of this run; fix the names under weights.")
+        empty = sorted(k for k, v in raw.items() if v > 0 and sizes[k] <= 0)
+        if empty:
+            raise TaskError(f"Mixture weights give {', '.join(empty)} a positive rate, but they "
+                            "have no training examples; give them data or a weight of 0.")
         total = sum(raw.values())
         if total <= 0:
             raise TaskError("Every training task has mixing rate 0; give at least one task a "
@@ -133,10 +137,10 @@ class MultitaskBatchSampler:
         self.seed, self.rank, self.epoch = seed, rank, 0
         self.seen_total: dict[str, int] = {}  # examples handed out, all epochs: the realised mix
         self.rates = mixture.rates({k: len(v) for k, v in task_lengths.items()})
-        missing = set(mixture.jump_start_tasks) - set(task_lengths)
+        missing = {n for n in mixture.jump_start_tasks if not task_lengths.get(n)}
         if missing:
             raise TaskError(f"jump_start_tasks names {', '.join(sorted(missing))}, which are "
-                            "not training tasks of this run.")
+                            "not training tasks of this run (or have no examples).")
 
     def __len__(self) -> int:
         return self.steps
@@ -149,9 +153,10 @@ class MultitaskBatchSampler:
         streams = {
             name: TaskBatches(range(self.offsets[name], self.offsets[name] + len(lengths)),
                               lengths, self.batch_size, self.max_tokens, rng)
-            for name, lengths in self.task_lengths.items() if self.rates[name] > 0}
+            for name, lengths in self.task_lengths.items()
+            if self.rates[name] > 0 or name in self.mixture.jump_start_tasks}
         seen = {name: 0 for name in streams}
-        order = list(streams)
+        order = [name for name in streams if self.rates[name] > 0]  # rate 0: jump-start only
         for step in range(self.steps):
             if step == self.mixture.jump_start_steps > 0:
                 seen = dict.fromkeys(seen, 0)  # the mixing phase realises its rates afresh
