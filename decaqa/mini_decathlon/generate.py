@@ -1,0 +1,1372 @@
+"""Write the mini decathlon: ten small, learnable versions of decaNLP's ten tasks.
+
+    python -m decaqa.mini_decathlon.generate            # rewrite the shipped files
+    python -m decaqa.mini_decathlon.generate --out DIR  # write elsewhere (the tests do)
+
+Every row has the exact schema of the real HuggingFace data set (field names, nesting, label
+ids), so the real converters read these files unchanged and the quickstart runs the same code
+path as a full decaNLP run. Only the standard library is used: each (task, split) draws from its
+own ``random.Random("<task>/<split>")`` (string seeds are hashed with SHA-512, independent of
+PYTHONHASHSEED) and nothing iterates over a set, so the files come out byte-identical every time.
+
+Shared design, sized for a ~5-10M-parameter T5 trained from scratch on 2 CPU cores:
+- a small closed vocabulary and short texts (contexts mostly 20-70 words, answers 1-6 words);
+- people, places, companies and titles are invented from syllables and fresh in every example,
+  so answers must be *copied* from the context, never memorised; a task's validation split never
+  reuses a name its training split used, and no validation context appears in training;
+- classification labels are balanced and the cue words sit on both sides of a label ("not" in
+  positive and negative reviews, in entailments and contradictions), so no single token or
+  position gives the answer away; extractive tasks put same-type distractors beside the answer.
+The design of each task is in the docstring of its function below.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import re
+from pathlib import Path
+from typing import Callable
+
+from decaqa.mini_decathlon import ROOT, SPLITS, TASKS
+
+SIZES = {  # rows per split; woz counts dialogues
+    "squad": (2000, 200), "iwslt": (2000, 200), "cnn_dailymail": (1600, 160),
+    "multinli": (1998, 198), "sst2": (2000, 200), "qa_srl": (2000, 200),
+    "qa_zre": (2000, 200), "woz": (300, 50), "wikisql": (1600, 160), "wsc": (2000, 200)}
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+ONSETS = "b d f g h k l m n p r s t v z br dr gr kr pr tr st sk sh".split()
+VOWELS = "a e i o u a e i o a ei ou".split()
+CODAS = ["", "", "n", "r", "l", "s", "m", "k", "nd", "rt"]
+
+
+class Names:
+    """Invented names, fresh on every call. ``taken`` is shared by a task's two splits, so
+    validation never reuses a training name (and training never repeats one)."""
+
+    def __init__(self, rng: random.Random, taken: set[str]):
+        self.rng, self.taken = rng, taken
+
+    def word(self, lo: int = 2, hi: int = 2) -> str:
+        r = self.rng
+        stem = "".join(r.choice(ONSETS) + r.choice(VOWELS) for _ in range(r.randint(lo, hi)))
+        return (stem + r.choice(CODAS)).capitalize()
+
+    def fresh(self, make: Callable[[], str]) -> str:
+        while True:
+            name = make()
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+    def first(self) -> str:
+        return self.fresh(lambda: self.word(2, 2))
+
+    def person(self) -> str:
+        return self.fresh(lambda: f"{self.word(1, 2)} {self.word(2, 3)}")
+
+    def place(self) -> str:
+        suffix = ["", "", "", "ton", "burg", "vale", "mouth", "field", "ford"]
+        return self.fresh(lambda: self.word(2, 2) + self.rng.choice(suffix))
+
+    def company(self) -> str:
+        kind = ["Systems", "Foods", "Motors", "Media", "Energy", "Textiles", "Robotics", "Bank",
+                "Airlines", "Labs", "Steel", "Shipping", "Software", "Farms", "Telecom"]
+        return self.fresh(lambda: f"{self.word(2, 2)} {self.rng.choice(kind)}")
+
+    def title(self) -> str:
+        adj = ["Silent", "Last", "Golden", "Broken", "Hidden", "Long", "Red", "Quiet", "Lost",
+               "Winter", "Bright", "Empty", "Seventh", "Burning", "Distant"]
+        noun = ["River", "Garden", "Door", "Summer", "Road", "House", "Letter", "Island",
+                "Storm", "Bridge", "Mirror", "Harbour", "Song", "Tower", "Forest"]
+        return self.fresh(lambda: self.rng.choice([
+            f"The {self.rng.choice(adj)} {self.rng.choice(noun)}",
+            f"{self.word(2, 2)} {self.rng.choice(noun)}",
+            f"The {self.rng.choice(noun)} of {self.word(2, 2)}"]))
+
+    def team(self) -> str:
+        return self.fresh(lambda: f"{self.word(2, 2)} {self.rng.choice(['FC', 'United', 'City', 'Rovers', 'Athletic'])}")
+
+
+def spans(pieces: list) -> tuple[str, dict]:
+    """Join text pieces; a ``(key, text)`` piece records ``key -> (char offset, text)``."""
+    text, where = "", {}
+    for piece in pieces:
+        if isinstance(piece, tuple):
+            where.setdefault(piece[0], (len(text), piece[1]))
+            piece = piece[1]
+        text += piece
+    return text, where
+
+
+def cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def fix_articles(text: str) -> str:
+    """'a architect' -> 'an architect' in template output."""
+    return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", text)
+
+
+def hexid(rng: random.Random, digits: int) -> str:
+    return f"{rng.getrandbits(4 * digits):0{digits}x}"
+
+
+def number(n: int) -> str:
+    return f"{n:,}"
+
+
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+JOBS = ["teacher", "doctor", "engineer", "painter", "farmer", "pilot", "lawyer", "baker",
+        "nurse", "architect", "chemist", "writer", "singer", "carpenter", "judge", "banker"]
+
+
+# -- squad -------------------------------------------------------------------------------------
+def _facts(kind: str, r: random.Random, nm: Names) -> tuple[list, list]:
+    """One squad fact about a person: the pieces after the subject and its questions."""
+    if kind == "born":
+        return ([" was born in ", ("city", nm.place()), " in ", ("year", str(r.randint(1930, 1975))), "."],
+                [("Where was {P} born?", "city"), ("In what year was {P} born?", "year"),
+                 ("When was {P} born?", "year"), ("What town was {P} born in?", "city")])
+    if kind == "works":
+        job = r.choice(JOBS)
+        return ([" works for ", ("company", nm.company()), f" as {article(job)} ", ("job", job), "."],
+                [("Which company does {P} work for?", "company"), ("Who employs {P}?", "company"),
+                 ("What is {P}'s job?", "job"), ("What does {P} work as?", "job"),
+                 ("Who works for {company}?", "who")])
+    if kind == "founded":
+        return ([" founded ", ("company", nm.company()), " in ", ("year", str(r.randint(1976, 2019))), "."],
+                [("Who founded {company}?", "who"), ("In which year was {company} founded?", "year"),
+                 ("What company did {P} found?", "company"), ("When did {P} found a company?", "year")])
+    if kind == "lives":
+        return ([" now lives in ", ("city", nm.place()), " with ", r.choice(["two", "three", "four"]),
+                 " children."],
+                [("Where does {P} live?", "city"), ("Who lives in {city}?", "who"),
+                 ("In which town does {P} live now?", "city")])
+    if kind == "age":
+        return ([" is ", ("age", str(r.randint(19, 88))), " years old."],
+                [("How old is {P}?", "age"), ("What is the age of {P}?", "age")])
+    if kind == "studied":
+        return ([" studied ", ("subject", r.choice(SUBJECTS)), " at the ", ("uni", f"University of {nm.place()}"), "."],
+                [("What did {P} study?", "subject"), ("Where did {P} study?", "uni"),
+                 ("Which subject did {P} study?", "subject")])
+    if kind == "married":
+        return ([" married ", ("spouse", nm.person()), " in ", ("year", str(r.randint(1976, 2020))), "."],
+                [("Who did {P} marry?", "spouse"), ("Who is {P} married to?", "spouse"),
+                 ("In what year did {P} marry?", "year")])
+    assert kind == "wrote"
+    return ([" wrote a book called ", ("book", nm.title()), " in ", ("year", str(r.randint(1976, 2020))), "."],
+            [("What book did {P} write?", "book"), ("Who wrote {book}?", "who"),
+             ("When did {P} write {book}?", "year")])
+
+
+SUBJECTS = ["history", "physics", "music", "law", "medicine", "chemistry", "biology", "economics",
+            "architecture", "mathematics", "painting", "farming", "geography", "languages"]
+SQUAD_KINDS = ["born", "works", "founded", "lives", "age", "studied", "married", "wrote"]
+
+
+def squad(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """Extractive QA over 3-5 sentence biographies of 2-3 invented people.
+
+    Learnable: facts come from eight sentence shapes and every answer is a span of the
+    paragraph. Not trivial: every person in a paragraph has the same kinds of facts (two birth
+    towns, two companies, ...), so the question's name must be matched; later facts about a
+    person often use "He"/"She", and some questions ask the reverse way ("Who founded X?")."""
+    rows: list[dict] = []
+    while len(rows) < n:
+        k = r.choice([2, 2, 3])
+        kinds = r.sample(SQUAD_KINDS, 2 if k == 2 else 1)
+        extra = r.choice(SQUAD_KINDS) if k == 3 and r.random() < 0.5 else None
+        pieces, qas = [], []
+        people = [nm.person() for _ in range(k)]
+        for i, person in enumerate(people):
+            pron = r.choice(["He", "She"])
+            own = kinds + ([extra] if extra and i == 0 and extra not in kinds else [])
+            for j, kind in enumerate(own):
+                after, questions = _facts(kind, r, nm)
+                subject = pron if j > 0 and r.random() < 0.5 else person
+                keyed = [(f"{i}.who", subject)] if subject == person else [subject]
+                keyed += [(f"{i}.{kind}.{p[0]}", p[1]) if isinstance(p, tuple) else p for p in after]
+                pieces += keyed + [" "]
+                values = {p[0]: p[1] for p in after if isinstance(p, tuple)}
+                for q, key in questions:
+                    qas.append((q.format(P=person, **values), f"{i}.who" if key == "who" else f"{i}.{kind}.{key}"))
+        if r.random() < 0.3:  # a fact about a town, asked by name of the town
+            towns = [p[1] for p in pieces if isinstance(p, tuple) and p[0].endswith(".city")]
+            if towns:
+                town = r.choice(towns)
+                river, people_n = f"{nm.word(2, 2)} River", number(r.randint(2, 90) * 100)
+                pieces += [town, " lies on the ", ("river", river), " and has about ", ("pop", people_n),
+                           " people. "]
+                qas += [(f"Which river does {town} lie on?", "river"),
+                        (f"How many people live in {town}?", "pop")]
+        context, where = spans(pieces)
+        context = context.strip()
+        title = people[0].replace(" ", "_")
+        for q, key in r.sample(qas, min(len(qas), r.choice([2, 3]))):
+            start, text = where[key]
+            assert context[start:start + len(text)] == text
+            rows.append({"id": hexid(r, 24), "title": title, "context": context, "question": q,
+                         "answers": {"text": [text], "answer_start": [start]}})
+    return rows[:n]
+
+
+# -- iwslt -------------------------------------------------------------------------------------
+# (english, english plural, german, german plural, gender, categories)
+NOUNS = [n.split("|") for n in """man|men|Mann|Männer|m|person
+woman|women|Frau|Frauen|f|person
+child|children|Kind|Kinder|n|person
+teacher|teachers|Lehrer|Lehrer|m|person
+friend|friends|Freund|Freunde|m|person
+doctor|doctors|Arzt|Ärzte|m|person
+girl|girls|Mädchen|Mädchen|n|person
+baker|bakers|Bäcker|Bäcker|m|person
+king|kings|König|Könige|m|person
+queen|queens|Königin|Königinnen|f|person
+sister|sisters|Schwester|Schwestern|f|person
+brother|brothers|Bruder|Brüder|m|person
+cook|cooks|Koch|Köche|m|person
+singer|singers|Sänger|Sänger|m|person
+dog|dogs|Hund|Hunde|m|animal
+cat|cats|Katze|Katzen|f|animal
+bird|birds|Vogel|Vögel|m|animal
+horse|horses|Pferd|Pferde|n|animal
+cow|cows|Kuh|Kühe|f|animal
+mouse|mice|Maus|Mäuse|f|animal
+book|books|Buch|Bücher|n|thing text
+apple|apples|Apfel|Äpfel|m|thing food
+letter|letters|Brief|Briefe|m|thing text open
+key|keys|Schlüssel|Schlüssel|m|thing
+bag|bags|Tasche|Taschen|f|thing open
+flower|flowers|Blume|Blumen|f|thing
+bottle|bottles|Flasche|Flaschen|f|thing open
+newspaper|newspapers|Zeitung|Zeitungen|f|thing text
+picture|pictures|Bild|Bilder|n|thing paint
+cake|cakes|Kuchen|Kuchen|m|thing food
+chair|chairs|Stuhl|Stühle|m|thing build
+lamp|lamps|Lampe|Lampen|f|thing
+ball|balls|Ball|Bälle|m|thing
+cup|cups|Tasse|Tassen|f|thing wash
+hat|hats|Hut|Hüte|m|thing
+car|cars|Auto|Autos|n|big wash
+boat|boats|Boot|Boote|n|big build paint
+table|tables|Tisch|Tische|m|big build wash on under
+house|houses|Haus|Häuser|n|big build paint in near
+bridge|bridges|Brücke|Brücken|f|big build on under
+door|doors|Tür|Türen|f|open paint near
+window|windows|Fenster|Fenster|n|open wash near
+tree|trees|Baum|Bäume|m|under near
+garden|gardens|Garten|Gärten|m|in
+city|cities|Stadt|Städte|f|in visit
+school|schools|Schule|Schulen|f|in near visit
+kitchen|kitchens|Küche|Küchen|f|in
+forest|forests|Wald|Wälder|m|in
+village|villages|Dorf|Dörfer|n|in visit
+room|rooms|Zimmer|Zimmer|n|in
+shop|shops|Laden|Läden|m|in near
+park|parks|Park|Parks|m|in
+station|stations|Bahnhof|Bahnhöfe|m|near
+mountain|mountains|Berg|Berge|m|on
+river|rivers|Fluss|Flüsse|m|near""".splitlines()]
+# (english 3sg, english base, german infinitive, german 3sg, frame, object categories)
+VERBS = [v.split("|") for v in """sees|see|sehen|sieht|acc|person animal thing big
+buys|buy|kaufen|kauft|acc|thing big
+sells|sell|verkaufen|verkauft|acc|thing big
+finds|find|finden|findet|acc|thing animal
+reads|read|lesen|liest|acc|text
+carries|carry|tragen|trägt|acc|thing
+paints|paint|malen|malt|acc|paint
+needs|need|brauchen|braucht|acc|thing big
+opens|open|öffnen|öffnet|acc|open
+washes|wash|waschen|wäscht|acc|wash animal
+loves|love|lieben|liebt|acc|person animal
+visits|visit|besuchen|besucht|acc|person visit
+builds|build|bauen|baut|acc|build
+has|have|haben|hat|acc|thing animal
+takes|take|nehmen|nimmt|acc|thing
+looks for|look for|suchen|sucht|acc|thing animal person
+helps|help|helfen|hilft|dat|person
+thanks|thank|danken|dankt|dat|person
+follows|follow|folgen|folgt|dat|person animal
+gives|give|geben|gibt|ditr|thing
+shows|show|zeigen|zeigt|ditr|thing big
+sends|send|schicken|schickt|ditr|text food
+sleeps|sleep|schlafen|schläft|intr|
+laughs|laugh|lachen|lacht|intr|
+waits|wait|warten|wartet|intr|
+sings|sing|singen|singt|intr|
+works|work|arbeiten|arbeitet|intr|
+plays|play|spielen|spielt|intr|
+runs|run|laufen|läuft|intr|
+eats|eat|essen|isst|intr|""".splitlines()]
+ADJS = [a.split("|") for a in """old|alt|person thing big
+young|jung|person
+tired|müde|person
+friendly|freundlich|person
+happy|glücklich|person
+small|klein|person thing big
+big|groß|thing big
+new|neu|thing big
+red|rot|thing big
+green|grün|thing big
+black|schwarz|thing big animal
+white|weiß|thing big animal
+beautiful|schön|thing big
+heavy|schwer|thing big""".splitlines()]
+PREPS = [("in", "in", "in"), ("behind", "hinter", "near"), ("in front of", "vor", "near"),
+         ("next to", "neben", "near"), ("under", "unter", "under"), ("on", "auf", "on"),
+         ("with", "mit", "person animal")]
+ADVERBS = [("today", "heute"), ("tomorrow", "morgen"), ("now", "jetzt"), ("sometimes", "manchmal"),
+           ("in the evening", "am Abend"), ("in the morning", "am Morgen"), ("on Sunday", "am Sonntag")]
+CONJS = [("because", "weil"), ("when", "wenn"), ("although", "obwohl"), ("while", "während")]
+FRAMES = [("I think that", "Ich glaube, dass"), ("we know that", "wir wissen, dass"),
+          ("she says that", "sie sagt, dass"), ("he hopes that", "er hofft, dass"),
+          ("they believe that", "sie glauben, dass")]
+DETS = [("the", None)] * 5 + [("a", None)] * 3 + [("my", "mein"), ("our", "unser"), ("your", "dein")]
+CASE = {"nom": 0, "acc": 1, "dat": 2}
+DEF_ART = {"m": ("der", "den", "dem"), "f": ("die", "die", "der"), "n": ("das", "das", "dem"),
+           "pl": ("die", "die", "den")}
+EIN = {"m": ("", "en", "em"), "f": ("e", "e", "er"), "n": ("", "", "em"), "pl": ("e", "e", "en")}
+WEAK = {"m": ("e", "en", "en"), "f": ("e", "e", "en"), "n": ("e", "e", "en"), "pl": ("en", "en", "en")}
+MIXED = {"m": ("er", "en", "en"), "f": ("e", "e", "en"), "n": ("es", "es", "en"), "pl": ("en", "en", "en")}
+STRONG_PL = ("e", "e", "en")
+
+
+def _pick(r: random.Random, pool: list, cats: str) -> list:
+    wanted = cats.split()
+    return r.choice([x for x in pool if set(x[-1].split()) & set(wanted)])
+
+
+def _np(r: random.Random, cats: str, case: str, prep: str = "", plural_ok: bool = True) -> tuple[str, str, str]:
+    """A noun phrase as (english, german, person) for the given categories and German case."""
+    noun = _pick(r, NOUNS, cats)
+    en, en_pl, de, de_pl, g, _ = noun
+    plural = plural_ok and r.random() < 0.25
+    det, poss = r.choice(DETS)
+    kinds = noun[5].split()
+    adj_cats = "person" if "person" in kinds else "animal" if "animal" in kinds else "thing"
+    adj = _pick(r, ADJS, adj_cats) if r.random() < 0.3 else None
+    c = CASE[case]
+    gg = "pl" if plural else g
+    de_noun = de_pl if plural else de
+    if plural and case == "dat" and not de_noun.endswith(("n", "s")):
+        de_noun += "n"
+    if det == "the":
+        de_det, ending = DEF_ART[gg][c], WEAK[gg][c]
+    elif det == "a":
+        de_det, ending = ("", STRONG_PL[c]) if plural else ("ein" + EIN[g][c], MIXED[g][c])
+        det = "" if plural else "a"
+    else:
+        de_det, ending = poss + EIN[gg][c], MIXED[gg][c]
+    if prep == "in" and de_det == "dem":
+        de_det, prep = "im", ""  # in dem -> im
+    en_words = [w for w in (det, adj[0] if adj else "", en_pl if plural else en) if w]
+    if en_words[0] == "a":
+        en_words[0] = article(en_words[1])
+    de_adj = ""
+    if adj:
+        de_adj = adj[1] + (ending[1:] if adj[1].endswith("e") else ending)
+    de_words = [w for w in (prep, de_det, de_adj, de_noun) if w]
+    return " ".join(en_words), " ".join(de_words), ("pl" if plural else "3sg")
+
+
+def _clause(r: random.Random, nm: Names) -> dict:
+    """Subject, verb and the rest of one clause, in both languages."""
+    verb = r.choice(VERBS)
+    en3, en_base, de_inf, de3, frame, cats = verb
+    roll = r.random()
+    if roll < 0.12:
+        subj_en, subj_de, person = ("I", "ich", "1sg") if r.random() < 0.5 else ("we", "wir", "pl")
+    elif roll < 0.3:
+        name = nm.first()
+        subj_en, subj_de, person = name, name, "3sg"
+    else:
+        animals_too = en_base in ("see", "find", "love", "follow", "sleep", "wait", "play", "run")
+        subj_cats = "person animal" if animals_too else "person"
+        subj_en, subj_de, person = _np(r, subj_cats, "nom")
+    en_verb = en3 if person == "3sg" else en_base
+    de_verb = de3 if person == "3sg" else (de_inf[:-1] if person == "1sg" else de_inf)
+    rest_en, rest_de = [], []
+    if frame == "acc":
+        o = _np(r, cats, "acc")
+        rest_en.append(o[0]), rest_de.append(o[1])
+    elif frame == "dat":
+        o = _np(r, cats, "dat")
+        rest_en.append(o[0]), rest_de.append(o[1])
+    elif frame == "ditr":
+        io, do = _np(r, "person", "dat"), _np(r, cats, "acc")
+        rest_en += [io[0], do[0]]
+        rest_de += [io[1], do[1]]
+    if frame == "intr" or r.random() < 0.3:
+        p_en, p_de, p_cats = r.choice(PREPS)
+        o = _np(r, p_cats, "dat", p_de, plural_ok=p_en == "with")
+        rest_en.append(f"{p_en} {o[0]}")
+        rest_de.append(o[1])
+    return {"subj": (subj_en, subj_de), "verb": (en_verb, de_verb),
+            "rest": (" ".join(rest_en), " ".join(rest_de))}
+
+
+def _main(c: dict, adverb: tuple | None = None) -> tuple[str, str]:
+    en = [c["subj"][0], c["verb"][0], c["rest"][0]]
+    de = [c["subj"][1], c["verb"][1], c["rest"][1]]
+    if adverb:  # verb second: the adverb takes the first place, the subject follows the verb
+        en = [adverb[0]] + en
+        de = [adverb[1], c["verb"][1], c["subj"][1], c["rest"][1]]
+    return " ".join(w for w in en if w), " ".join(w for w in de if w)
+
+
+def _sub(c: dict) -> tuple[str, str]:
+    """A subordinate clause: German puts the finite verb last."""
+    en = [c["subj"][0], c["verb"][0], c["rest"][0]]
+    de = [c["subj"][1], c["rest"][1], c["verb"][1]]
+    return " ".join(w for w in en if w), " ".join(w for w in de if w)
+
+
+def iwslt(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """English -> German from a small grammar with a ~200-word lexicon, translated by rule.
+
+    Learnable: one deterministic translation per sentence, a closed lexicon, names copied as
+    they are. Not trivial: articles and adjective endings follow gender, case (dative after
+    "helps", prepositions, "gives X Y") and number; a fronted adverb or a leading subordinate
+    clause puts the verb before the subject (verb second); "because/when/that" clauses move
+    the verb to the end; "in dem" contracts to "im"."""
+    rows, seen = [], nm.taken
+    while len(rows) < n:
+        kind = r.random()
+        if kind < 0.4:
+            adverb = r.choice(ADVERBS) if r.random() < 0.35 else None
+            en, de = _main(_clause(r, nm), adverb)
+        elif kind < 0.7:
+            conj = r.choice(CONJS)
+            m_en, m_de = _main(_clause(r, nm))
+            s_en, s_de = _sub(_clause(r, nm))
+            en, de = f"{m_en} {conj[0]} {s_en}", f"{m_de}, {conj[1]} {s_de}"
+        elif kind < 0.82:  # subordinate clause first: the main clause starts with its verb
+            conj = r.choice(CONJS[:3])
+            s_en, s_de = _sub(_clause(r, nm))
+            c = _clause(r, nm)
+            m_en, _ = _main(c)
+            m_de = " ".join(w for w in (c["verb"][1], c["subj"][1], c["rest"][1]) if w)
+            en, de = f"{conj[0]} {s_en}, {m_en}", f"{conj[1]} {s_de}, {m_de}"
+        else:
+            frame = r.choice(FRAMES)
+            s_en, s_de = _sub(_clause(r, nm))
+            en, de = f"{frame[0]} {s_en}", f"{frame[1]} {s_de}"
+        en, de = cap(en) + ".", cap(de) + "."
+        if en in seen:
+            continue
+        seen.add(en)
+        rows.append({"translation": {"de": de, "en": en}})
+    return rows
+
+
+# -- cnn_dailymail -----------------------------------------------------------------------------
+QUOTES = ["It has been a hard year for everyone", "We are proud of what we have done",
+          "Nobody expected this", "We will learn from it", "This is only the beginning",
+          "People here are tired but hopeful", "It was a long day", "We knew it would be close"]
+
+
+def _story(r: random.Random, nm: Names) -> tuple[str, str, str, list[str]]:
+    """(dateline town, lead, outcome, fillers) of one short news story."""
+    town, day, year = nm.place(), r.choice(DAYS), r.randint(1960, 2015)
+    quote = f'"{r.choice(QUOTES)}," said {nm.person()}'
+    topic = r.choice(["business", "sports", "election", "storm", "science", "film"])
+    if topic == "business":
+        firm, up = nm.company(), r.random() < 0.5
+        lead = f"{firm}, the {r.choice(['food', 'steel', 'software', 'shipping', 'energy'])} company based in {town}, reported its yearly results on {day}."
+        outcome = r.choice([
+            f"Its profit {'rose' if up else 'fell'} by {r.randint(2, 60)} percent to {r.randint(3, 900)} million dollars.",
+            f"Sales {'grew' if up else 'dropped'} to {r.randint(3, 900)} million dollars, the {'best' if up else 'worst'} result in {r.randint(3, 20)} years."])
+        fillers = [f"The company was founded in {year} by {nm.person()}.",
+                   f"It employs about {number(r.randint(2, 90) * 100)} people.",
+                   f"Last year its profit {'fell' if up else 'rose'} by {r.randint(2, 60)} percent.",
+                   f"{quote}, its chief executive.",
+                   f"The firm plans to open a new office in {nm.place()} next year.",
+                   f"Rival firm {nm.company()} will report its own results next week."]
+    elif topic == "sports":
+        team, other, a = nm.team(), nm.team(), r.randint(2, 5)
+        b = r.randint(0, a - 1)
+        lead = f"{team} won the {nm.word(2, 2)} Cup on {day} after beating {other} in {town}."
+        outcome = f"{nm.person()} scored {'twice' if a > 2 and r.random() < 0.5 else 'the winning goal'} as {team} won the final {a}-{b}."
+        fillers = [f"The two teams last met in the final in {year}.",
+                   f"{other} had not lost a match since {r.choice(['March', 'April', 'May', 'June'])}.",
+                   f"About {number(r.randint(5, 80) * 1000)} fans watched the game.",
+                   f"{quote}, the coach of {team}.",
+                   f"{team} also reached the final in {year + r.randint(1, 8)}.",
+                   f"Tickets for the game sold out in {r.randint(2, 9)} hours."]
+    elif topic == "election":
+        winner, rival, p = nm.person(), nm.person(), r.randint(41, 68)
+        lead = f"{winner} has been elected mayor of {town}."
+        outcome = f"{winner} won {p} percent of the vote, ahead of {rival} with {r.randint(20, 100 - p)} percent."
+        fillers = [f"Voting closed at {r.randint(6, 10)} o'clock on {day}.",
+                   f"{rival} had led the polls for {r.randint(2, 9)} weeks.",
+                   f"About {number(r.randint(5, 90) * 1000)} people voted, officials said.",
+                   f"{winner} is a former {r.choice(JOBS)} who moved to {town} in {year}.",
+                   f"{quote}, a local voter.",
+                   f"The last mayor, {nm.person()}, served for {r.randint(4, 16)} years."]
+    elif topic == "storm":
+        storm = r.choice(["heavy storm", "snow storm", "strong wind", "flood"])
+        lead = f"A {storm} hit {town} on {day}, closing roads and schools."
+        outcome = r.choice([f"More than {number(r.randint(2, 90) * 100)} homes lost power, and {r.randint(2, 40)} people were hurt.",
+                            f"The {storm} left {number(r.randint(2, 90) * 100)} homes without power for {r.randint(2, 5)} days."])
+        fillers = [f"Forecasters had warned of the {storm} for {r.randint(2, 6)} days.",
+                   f"The last {storm} this bad hit the region in {year}.",
+                   f"Schools will stay closed until {r.choice(DAYS)}.",
+                   f"{quote}, a town official.",
+                   f"Trains between {town} and {nm.place()} were cancelled.",
+                   f"Volunteers handed out {r.randint(2, 90) * 10} blankets at the town hall."]
+    elif topic == "science":
+        animal = f"{nm.word(2, 2).lower()} {r.choice(['frog', 'beetle', 'bird', 'snake', 'fish', 'bat'])}"
+        lead = f"Researchers at the University of {town} have found a new kind of {animal} in the {nm.word(2, 2)} Forest."
+        outcome = f"The team counted {r.randint(12, 400)} of the animals over {r.randint(2, 18)} months."
+        fillers = [f"The {animal} is about {r.randint(2, 40)} centimetres long.",
+                   f"{nm.person()}, who led the study, has worked in the forest since {year}.",
+                   f"{quote}, a member of the team.",
+                   f"The study was paid for by {nm.company()}.",
+                   f"The forest covers about {number(r.randint(2, 90) * 100)} square kilometres.",
+                   f"A similar {animal.split()[-1]} was found there in {year + r.randint(1, 9)}."]
+    else:
+        title, director = nm.title(), nm.person()
+        lead = f"{title}, the new film by {director}, opened in cinemas on {day}."
+        outcome = f"It earned {r.randint(2, 90)} million dollars in its first week, more than any other film."
+        fillers = [f"The film was shot in {town} over {r.randint(2, 14)} months.",
+                   f"{director}'s last film came out in {year}.",
+                   f"It stars {nm.person()} as a {r.choice(JOBS)} who returns home.",
+                   f"{quote}, a critic.",
+                   f"The film is about {r.randint(90, 170)} minutes long.",
+                   f"It will open in {nm.place()} next month."]
+    return town, lead, outcome, fillers
+
+
+def cnn_dailymail(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """Six kinds of short news story (5-7 sentences); the highlights are the lead sentence and
+    the sentence that states the outcome with its figure, in the " ." style of HF 3.0.0.
+
+    Learnable: six story shapes, each with a fixed kind of key sentence. Not trivial: the
+    outcome sentence sits anywhere after the lead, and the fillers around it carry numbers,
+    names and quotes too (a "last year" profit, a founding year, a crowd size)."""
+    rows = []
+    while len(rows) < n:
+        town, lead, outcome, fillers = _story(r, nm)
+        body = r.sample(fillers, r.randint(3, 5))
+        body.insert(r.randint(0, len(body)), outcome)
+        lead, outcome, body = fix_articles(lead), fix_articles(outcome), [fix_articles(x) for x in body]
+        text = f"{town.upper()} (CNN) -- " + " ".join([lead] + body)
+        highlights = "\n".join(s[:-1] + " ." for s in (lead, outcome))
+        url = f"http://www.cnn.com/mini/{split}/{len(rows)}/{town.lower()}"
+        rows.append({"article": text, "highlights": highlights,
+                     "id": hashlib.sha1(url.encode()).hexdigest()})
+    return rows
+
+
+# -- multinli ----------------------------------------------------------------------------------
+ANIMALS = ["dog", "cat", "horse", "rabbit", "goat", "parrot", "duck"]
+PEOPLE = ["man", "woman", "boy", "girl", "doctor", "teacher", "farmer", "student"]
+ACTS = {"animal": ["sleeping", "eating", "running", "playing", "drinking water", "resting"],
+        "person": ["sleeping", "reading a book", "cooking dinner", "singing", "walking",
+                   "painting a picture", "writing a letter", "eating", "running", "resting"]}
+ACT_GENERAL = {"reading a book": "reading", "cooking dinner": "cooking", "drinking water": "drinking",
+               "painting a picture": "painting", "writing a letter": "writing"}
+CALM = ["sleeping", "resting"]  # contradicted by ACTIVE, and the rest by "sleeping"
+ACTIVE = ["running", "playing", "walking", "singing", "cooking dinner", "painting a picture",
+          "writing a letter", "reading a book"]
+PLACES = ["in the garden", "in the park", "near the river", "in the kitchen", "on the street",
+          "by the window", "in the yard", "under a tree"]
+LOOKS = {"animal": ["old", "small", "brown", "black", "white", "young"],
+         "person": ["old", "young", "tall", "tired", "happy", "quiet"]}
+REASONS = ["tired", "hungry", "happy", "bored", "cold"]
+EXTRAS = ["in the morning", "for an hour", "with a friend", "again", "at night"]
+# (object, property, its opposite, two unrelated properties); the first pair can't both hold.
+PROPS = [p.split() for p in """soup hot cold tasty salty
+tea hot cold sweet strong
+door open closed red wooden
+window open closed large dirty
+shop open closed busy small
+lamp on off new cheap
+radio on off old small
+glass full empty clean small
+box full empty red large
+street wet dry long narrow
+towel wet dry blue soft
+room dark bright small tidy
+bus full empty late red
+road busy quiet wide long
+bread fresh stale cheap brown""".splitlines()]
+GENRES = ["fiction", "government", "slate", "telephone", "travel"]
+
+
+def _scene(r: random.Random, nm: Names, avoid: dict | None = None) -> dict:
+    """Someone or something doing something, maybe somewhere, maybe for a reason."""
+    while True:
+        kind = r.choice(["animal", "person"])
+        noun = r.choice(ANIMALS if kind == "animal" else PEOPLE)
+        if kind == "person" and r.random() < 0.3:
+            noun = nm.first()
+        general = r.random() < 0.15 and noun[0].islower()
+        if avoid is None or (noun != avoid["noun"] and not general
+                             and (not avoid["general"] or kind != avoid["kind"])):
+            break
+    pron = "it" if kind == "animal" else {"man": "he", "boy": "he", "woman": "she",
+                                           "girl": "she"}.get(noun, r.choice(["he", "she"]))
+    return {"kind": kind, "noun": noun, "general": general, "pron": pron,
+            "adj": r.choice(LOOKS[kind]) if r.random() < 0.5 and noun[0].islower() else None,
+            "act": r.choice(ACTS[kind]), "place": r.choice(PLACES) if r.random() < 0.6 else None,
+            "extra": r.choice(EXTRAS) if r.random() < 0.45 else None,
+            "why": r.choice(REASONS) if r.random() < 0.35 else None}
+
+
+def _say(s: dict, **change) -> str:
+    """Render a scene, with some of its parts changed, as one sentence."""
+    s = {**s, **change}
+    noun, adj = s["noun"], s["adj"]
+    if s["general"]:
+        noun = s["kind"]
+    if noun[0].isupper():
+        subj = noun
+    elif s["general"] or s.get("indefinite"):
+        subj = f"{cap(article(adj or noun))} {adj + ' ' if adj else ''}{noun}"
+    else:
+        subj = f"The {adj + ' ' if adj else ''}{noun}"
+    text = f"{subj} is {'not ' if s.get('neg') else ''}{s['act']}"
+    text += "".join(f" {s[k]}" for k in ("place", "extra") if s.get(k))
+    text += f" because {s['pron']} is {s['why']}" if s["why"] else ""
+    return text + "."
+
+
+def _hypotheses(r: random.Random, s: dict) -> dict[int, str]:
+    """One entailed (0), one neutral (1) and one contradicted (2) hypothesis about scene s.
+
+    Each cue shows up under more than one label: "not" (not running / not sleeping / not
+    hungry), general words ("an animal", "someone"), reasons and the added details."""
+    plain = {**s, "why": None}
+    other_act = r.choice([a for a in ACTS[s["kind"]] if a in ACTIVE]) if s["act"] in CALM else "sleeping"
+    where = f" {s['place']}" if s["place"] else ""
+    e = [_say(plain, act=other_act, neg=True, extra=None)]  # sleeping -> not running
+    if not s["general"]:
+        e.append(_say(plain, general=True, adj=None))
+    if s["kind"] == "person":
+        e.append(f"Someone is {s['act']}{where}.")
+    for part in ("place", "adj", "extra"):
+        if s[part]:
+            e.append(_say(plain, **{part: None}))
+    if s["act"] in ACT_GENERAL:
+        e.append(_say(plain, act=ACT_GENERAL[s["act"]]))
+    if s["why"]:
+        e += [_say(plain, act=s["why"], place=None, extra=None), _say(s, place=None, adj=None)]
+    n = []
+    if not s["extra"]:
+        extra = r.choice(EXTRAS)
+        n += [_say(plain, extra=extra), _say(plain, extra=extra, general=True, adj=None)]
+        if s["kind"] == "person":
+            n.append(f"Someone is {s['act']}{where} {extra}.")
+    if not s["why"]:
+        why = r.choice(REASONS)
+        n.append(_say(s, why=why))
+    if s["general"]:
+        n.append(_say(plain, general=False, indefinite=True,
+                      noun=r.choice(ANIMALS if s["kind"] == "animal" else PEOPLE)))
+    elif not s["adj"] and s["noun"][0].islower():
+        n.append(_say(plain, adj=r.choice(LOOKS[s["kind"]])))
+    if not s["place"]:
+        n.append(_say(plain, place=r.choice(PLACES)))
+    if not n:  # a feeling the premise does not state: neither way
+        feeling = r.choice([x for x in REASONS if x != s["why"]])
+        n.append(_say(plain, act=feeling, neg=r.random() < 0.5, place=None, extra=None))
+    c = [_say(plain, neg=True), _say(plain, act=other_act)]
+    if s["why"]:
+        c += [_say(plain, act=s["why"], place=None, extra=None, neg=True), _say(s, act=other_act, place=None)]
+    return {0: r.choice(e), 1: r.choice(n), 2: r.choice(c)}
+
+
+def _prop_hypotheses(r: random.Random, obj: str, a: str, b: str, x: str, y: str) -> tuple[str, dict[int, str]]:
+    outdoors = obj in ("street", "road", "bus", "shop")
+    where = r.choice(["near the station", "in the old town", ""] if outdoors else
+                     ["in the kitchen", "in the hall", "near the door", ""])
+    where = "" if obj in where else where
+    said = r.random() < 0.5  # the premise may mention one unrelated property
+    premise = f"The {x + ' ' if said else ''}{obj}{' ' + where if where else ''} is {a}."
+    entail = [f"The {obj} is not {b}.", f"The {obj} is {a}."] + ([f"The {obj} is {x}."] if said else [])
+    unknown = [y] if said else [x, y]
+    return premise, {0: r.choice(entail),
+                     1: f"The {obj} is {'not ' if r.random() < 0.4 else ''}{r.choice(unknown)}.",
+                     2: r.choice([f"The {obj} is {b}.", f"The {obj} is not {a}."])}
+
+
+def multinli(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """Three hypotheses (entailment, neutral, contradiction) for each premise, as in MNLI.
+
+    Learnable: the relations come from a small lexicon: hypernyms (a dog is an animal),
+    dropping details, opposite pairs (open/closed, hot/cold), negation, calm vs busy actions.
+    Not trivial: "not" appears in entailments ("not closed") and contradictions, "animal"
+    appears in entailments and, when the premise is the general one, under neutral; a premise
+    often has two scenes, and the hypothesis may be about either."""
+    rows, prompt = [], 100000 if split == "train" else 900000
+    while len(rows) < n:
+        prompt += 1
+        if r.random() < 0.3:
+            premise, hyps = _prop_hypotheses(r, *r.choice(PROPS))
+            if r.random() < 0.5:
+                premise = _say(_scene(r, nm)) + " " + premise
+        else:
+            s = _scene(r, nm)
+            premise = _say(s)
+            if r.random() < 0.5:
+                other = _say(_scene(r, nm, avoid=s))
+                premise = f"{other} {premise}" if r.random() < 0.5 else f"{premise} {other}"
+            hyps = _hypotheses(r, s)
+        if premise in nm.taken:
+            continue
+        nm.taken.add(premise)
+        genre = r.choice(GENRES)
+        for label in r.sample([0, 1, 2], 3):
+            rows.append({"promptID": prompt, "pairID": f"{prompt}{'enc'[label]}",
+                         "premise": premise, "premise_binary_parse": "", "premise_parse": "",
+                         "hypothesis": hyps[label], "hypothesis_binary_parse": "",
+                         "hypothesis_parse": "", "genre": genre, "label": label})
+    return rows[:n]
+
+
+# -- sst2 --------------------------------------------------------------------------------------
+POSITIVE = ["charming", "brilliant", "moving", "funny", "gripping", "beautiful", "clever",
+            "delightful", "touching", "smart", "engaging", "fresh", "witty", "stunning", "warm",
+            "powerful", "inventive", "thoughtful", "enjoyable", "lovely", "wonderful", "sharp"]
+NEGATIVE = ["dull", "boring", "clumsy", "tedious", "flat", "lifeless", "silly", "predictable",
+            "messy", "bland", "tiresome", "shallow", "forced", "awkward", "pointless", "stale",
+            "weak", "confusing", "lazy", "cheap", "hollow", "slow"]
+ASPECTS = [("the film", 0), ("the movie", 0), ("the plot", 0), ("the script", 0), ("the acting", 0),
+           ("the story", 0), ("the ending", 0), ("the dialogue", 0), ("the soundtrack", 0),
+           ("the direction", 0), ("the humor", 0), ("the pacing", 0), ("its premise", 0),
+           ("the final act", 0), ("the lead performance", 0), ("the cast", 0), ("the jokes", 1),
+           ("the characters", 1), ("the performances", 1), ("the action scenes", 1)]
+KINDS = ["film", "movie", "comedy", "drama", "thriller", "story", "debut", "documentary", "romance"]
+
+
+def _opinion(r: random.Random, nm: Names, polarity: int) -> str:
+    """A lower-cased, tokenised clause of the given polarity; a third of them negate a word of
+    the opposite polarity ("is not dull" is positive)."""
+    negate = r.random() < 0.35
+    words = POSITIVE if polarity != negate else NEGATIVE
+    adj, adj2 = r.sample(words, 2)
+    aspect, plural = r.choice(ASPECTS)
+    be = "are" if plural else "is"
+    if negate:
+        return r.choice([f"{aspect} {be} not {adj}", f"{aspect} {be} n't {adj}",
+                         f"{aspect} {be} never {adj}", f"{aspect} {be} hardly {adj}",
+                         f"there is nothing {adj} about {aspect}", f"it 's not a {adj} {r.choice(KINDS)}"])
+    very = r.choice(["", "", "very ", "rather ", "truly ", "quite "])
+    return r.choice([f"{aspect} {be} {very}{adj}", f"it 's {article(adj)} {adj} {r.choice(KINDS)}",
+                     f"{article(adj)} {adj} , {adj2} {r.choice(KINDS)}",
+                     f"{aspect} {'feel' if plural else 'feels'} {very}{adj}",
+                     f"{nm.person().lower()} 's new {r.choice(KINDS)} is {very}{adj}"])
+
+
+def sst2(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """Movie-review sentences in SST's lower-cased tokenised style, labels balanced.
+
+    Learnable: ~45 sentiment words, a handful of negators and contrast words. Not trivial: a
+    third of the clauses negate a word ("never dull" is positive), and over half the sentences
+    join two clauses of opposite polarity, where the clause after "but", or the main clause
+    around "although"/"even though", decides the label wherever it stands."""
+    rows = []
+    while len(rows) < n:
+        label = len(rows) % 2
+        form = r.random()
+        if form < 0.4:
+            text = _opinion(r, nm, label)
+        elif form < 0.6:
+            text = f"{_opinion(r, nm, 1 - label)} , but {_opinion(r, nm, label)}"
+        elif form < 0.72:
+            text = f"although {_opinion(r, nm, 1 - label)} , {_opinion(r, nm, label)}"
+        elif form < 0.84:
+            text = f"{_opinion(r, nm, label)} , even though {_opinion(r, nm, 1 - label)}"
+        else:
+            good, bad = r.choice(POSITIVE), r.choice(NEGATIVE)
+            first, last = (bad, good) if label else (good, bad)
+            aspect, plural = r.choice(ASPECTS)
+            text = r.choice([f"{aspect} {'are' if plural else 'is'} {first} at first but {last} by the end",
+                             f"{aspect} {'start' if plural else 'starts'} {first} but {'end' if plural else 'ends'} {last}"])
+        text = fix_articles(text) + " . "
+        if text in nm.taken:
+            continue
+        nm.taken.add(text)
+        rows.append({"sentence": text, "label": label, "idx": len(rows)})
+    order = list(range(len(rows)))
+    r.shuffle(order)
+    return [{**rows[i], "idx": k} for k, i in enumerate(order)]
+
+
+# -- qa_srl ------------------------------------------------------------------------------------
+# (past, lemma, participle, object kind, preposition of the second participant)
+SRL_VERBS = [v.split("|") for v in """bought|buy|bought|thing|from
+sold|sell|sold|thing|to
+gave|give|given|thing|to
+sent|send|sent|thing|to
+lent|lend|lent|thing|to
+borrowed|borrow|borrowed|thing|from
+stole|steal|stolen|thing|from
+delivered|deliver|delivered|thing|to
+ordered|order|ordered|thing|from
+repaired|repair|repaired|fixable|
+painted|paint|painted|structure|
+built|build|built|structure|
+cleaned|clean|cleaned|structure|
+found|find|found|thing|
+wrote|write|written|text|to
+cooked|cook|cooked|food|for
+met|meet|met|person|
+hired|hire|hired|person|
+called|call|called|person|
+visited|visit|visited|person|
+arrived|arrive|arrived||
+left|leave|left||
+waited|wait|waited||""".splitlines()]
+SRL_OBJECTS = {
+    "thing": ["a red bicycle", "the old car", "three books", "a small boat", "a wooden table",
+              "the blue lamp", "a new piano", "two paintings", "a silver watch", "the radio",
+              "a camera", "ten chairs", "a green jacket", "the map", "a box of tools", "the keys"],
+    "fixable": ["the old car", "the radio", "a red bicycle", "the roof", "the fence",
+                "the kitchen window", "the blue lamp", "a broken clock", "the heater"],
+    "structure": ["a small house", "the garden fence", "a wooden shed", "the bridge",
+                  "a stone wall", "the old school", "the roof", "a new barn", "the kitchen"],
+    "text": ["a letter", "a long report", "a short song", "a poem", "an email", "a book"],
+    "food": ["dinner", "a large cake", "fish soup", "breakfast", "fresh bread", "a pie"]}
+SRL_REASONS = ["the shop was closed", "it was cheap", "the price was low", "the weather was bad",
+               "the train was late", "money was short"]
+
+
+def _srl_clause(r: random.Random, nm: Names, people: list[str]) -> tuple[list[str], int, list]:
+    """Tokens of one clause, the predicate's token index and its (question slots, answer) list."""
+    past, lemma, part, obj_kind, prep = r.choice(SRL_VERBS)
+    agent = r.choice(people) if people and r.random() < 0.4 else nm.person()
+    people.append(agent)
+    obj = {"": "_", "person": "someone"}.get(obj_kind, "something")
+    toks, qs = agent.split() + [past], [(["who", "_", "_", past, obj, "_", "_", "?"], agent)]
+    if obj_kind:
+        theme = nm.person() if obj_kind == "person" else r.choice(SRL_OBJECTS[obj_kind])
+        wh = "who" if obj_kind == "person" else "what"
+        toks += theme.split()
+        qs.append((r.choice([[wh, "did", "someone", lemma, "_", "_", "_", "?"],
+                             [wh, "was", "_", part, "_", "_", "_", "?"]]), theme))
+        if prep and r.random() < 0.7:
+            other = nm.person()
+            people.append(other)
+            toks += [prep] + other.split()
+            qs.append((["who", "did", "someone", lemma, obj, prep, "_", "?"], other))
+    some = [obj]
+    if r.random() < 0.6:
+        town = nm.place()
+        toks += ["in", town]
+        qs.append((["where", "did", "someone", lemma] + some + ["_", "_", "?"], town))
+    if r.random() < 0.5:
+        when = r.choice([["on", r.choice(DAYS)], ["in", str(r.randint(1950, 2020))],
+                         ["last", "week"], ["last", "year"], ["yesterday"]])
+        toks += when
+        answer = " ".join(when[1:]) if when[0] in ("on", "in") else " ".join(when)
+        qs.append((["when", "did", "someone", lemma] + some + ["_", "_", "?"], answer))
+    if obj_kind and r.random() < 0.15:
+        reason = r.choice(SRL_REASONS)
+        toks += ["because"] + reason.split()
+        qs.append((["why", "did", "someone", lemma] + some + ["_", "_", "?"], reason))
+    return toks, len(agent.split()), qs
+
+
+def qa_srl(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """Questions about the arguments of a sentence's verbs, in QA-SRL's 7 slots plus "?".
+
+    Learnable: 23 verbs, each with its own participants (a buyer, a seller, a place, a time),
+    every answer a span of the sentence. Not trivial: most sentences have two clauses with two
+    predicates and several people, towns and times, so "who sold something?" and "where did
+    someone repair something?" must be tied to the right verb (the row's predicate)."""
+    rows, sid = [], 0
+    while len(rows) < n:
+        people: list[str] = []
+        first, p1, q1 = _srl_clause(r, nm, people)
+        toks, preds = list(first), [(p1, q1)]
+        if r.random() < 0.6:
+            second, p2, q2 = _srl_clause(r, nm, people)
+            link = r.choice([[",", "and"], ["after"], ["before"], [",", "while"]])
+            preds.append((len(toks) + len(link) + p2, q2))
+            toks += link + second
+        sentence = " ".join(toks + ["."])
+        sid += 1
+        asked = [(idx, q, a) for idx, qs in preds for q, a in qs]
+        for idx, q, a in r.sample(asked, min(len(asked), r.randint(2, 4))):
+            assert a in sentence
+            rows.append({"sentence": sentence, "sent_id": f"MINI_{split.upper()}_{sid}",
+                         "predicate_idx": idx, "predicate": toks[idx], "question": q,
+                         "answers": [a]})
+    return rows[:n]
+
+
+# -- qa_zre ------------------------------------------------------------------------------------
+# relation -> (subject kind, question templates, statements, object kind)
+RELATIONS = {
+    "place of birth": ("person", ["Where was XXX born?", "In which town was XXX born?"],
+                       ["{s} was born in {o}.", "{s} was born in the town of {o}."], "place"),
+    "date of birth": ("person", ["When was XXX born?", "In what year was XXX born?"],
+                      ["{s} was born in {o}.", "{s} was born in the year {o}."], "year"),
+    "place of death": ("person", ["Where did XXX die?", "In which town did XXX die?"],
+                       ["{s} died in {o}.", "{s} later moved to {o}, where {p} died."], "place"),
+    "father": ("person", ["Who is XXX's father?", "Who was the father of XXX?"],
+               ["{s} is the {child} of {o}, a {job}.", "{o}, the father of {s}, was a {job}."], "person"),
+    "mother": ("person", ["Who is XXX's mother?", "Who was the mother of XXX?"],
+               ["{s}'s mother, {o}, was a {job}.", "{s} was raised by {poss} mother, {o}."], "person"),
+    "spouse": ("person", ["Who is XXX married to?", "Who is the spouse of XXX?"],
+               ["{s} married {o} in {year}.", "{s} is married to {o}."], "person"),
+    "employer": ("person", ["Who does XXX work for?", "Which company employs XXX?"],
+                 ["{s} works for {o}.", "{s} took a job at {o} in {year}."], "company"),
+    "educated at": ("person", ["Where did XXX study?", "Which university did XXX attend?"],
+                    ["{s} studied at the {o}.", "{s} graduated from the {o} in {year}."], "university"),
+    "occupation": ("person", ["What is XXX's job?", "What does XXX do for a living?"],
+                   ["{s} works as a {o}.", "{s} is a {o} by trade."], "job"),
+    "country of citizenship": ("person", ["What country is XXX a citizen of?", "Which country's passport does XXX hold?"],
+                               ["{s} is a citizen of {o}.", "{s} holds a passport from {o}."], "country"),
+    "sibling": ("person", ["Who is XXX's sibling?", "Who is the brother or sister of XXX?"],
+                ["{s} has a {sib} named {o}.", "{s} grew up with {poss} {sib} {o}."], "person"),
+    "instrument": ("musician", ["What instrument does XXX play?", "Which instrument is played by XXX?"],
+                   ["{s} plays the {o}.", "{s} is known for playing the {o}."], "instrument"),
+    "member of": ("musician", ["Which band is XXX a member of?", "What group does XXX belong to?"],
+                  ["{s} is a member of the band {o}.", "{s} joined the band {o} in {year}."], "band"),
+    "member of sports team": ("athlete", ["Which team does XXX play for?", "What team is XXX a member of?"],
+                              ["{s} plays for {o}.", "{s} joined {o} in {year}."], "team"),
+    "position played on team / speciality": ("athlete", ["What position does XXX play?", "In which position does XXX play?"],
+                                             ["{s} plays as a {o}.", "{s} usually plays as a {o}."], "position"),
+    "founded by": ("company", ["Who founded XXX?", "Who is the founder of XXX?"],
+                   ["{s} was founded by {o}.", "{o} started {s} in a small office."], "person"),
+    "inception": ("company", ["When was XXX founded?", "In what year was XXX established?"],
+                  ["{s} was founded in {o}.", "{s} has existed since {o}."], "year"),
+    "headquarters location": ("company", ["Where is XXX based?", "Where are the headquarters of XXX?"],
+                              ["{s} has its headquarters in {o}.", "{s} is based in {o}."], "place"),
+    "industry": ("company", ["What industry is XXX in?", "In which industry does XXX work?"],
+                 ["{s} is a company in the {o} industry.", "{s} works in the {o} business."], "industry"),
+    "chief executive officer": ("company", ["Who is the chief executive of XXX?", "Who runs XXX?"],
+                                ["{o} is the chief executive of {s}.", "{s} is led by {o}."], "person"),
+    "country": ("city", ["Which country is XXX in?", "In what country is XXX located?"],
+                ["{s} is a town in {o}.", "{s} lies in the north of {o}."], "country"),
+    "located next to body of water": ("city", ["Which river does XXX lie on?", "What river flows through XXX?"],
+                                      ["{s} lies on the {o}.", "The {o} flows through {s}."], "river"),
+    "population": ("city", ["How many people live in XXX?", "What is the population of XXX?"],
+                   ["{s} has a population of {o}.", "About {o} people live in {s}."], "count"),
+    "head of government": ("city", ["Who is the mayor of XXX?", "Who governs XXX?"],
+                           ["The mayor of {s} is {o}.", "{o} was elected mayor of {s} in {year}."], "person"),
+    "author": ("book", ["Who wrote XXX?", "Who is the author of XXX?"],
+               ["{s} is a novel by {o}.", "{s} was written by {o}."], "person"),
+    "publication date": ("book", ["When was XXX published?", "In what year did XXX come out?"],
+                         ["{s} was published in {o}.", "{s} first came out in {o}."], "year"),
+    "genre": ("book", ["What genre is XXX?", "What kind of book is XXX?"],
+              ["{s} is a {o} novel.", "{s} is usually described as {o}."], "genre"),
+    "publisher": ("book", ["Who published XXX?", "Which company published XXX?"],
+                  ["{s} was published by {o}.", "{o} printed the first edition of {s}."], "press"),
+    "capital": ("country", ["What is the capital of XXX?", "Which city is the capital of XXX?"],
+                ["The capital of {s} is {o}.", "{o} is the capital of {s}."], "place"),
+    "currency": ("country", ["What currency does XXX use?", "What is the currency of XXX?"],
+                 ["{s} uses the {o} as its currency.", "People in {s} pay with the {o}."], "currency"),
+    "official language": ("country", ["What language is spoken in XXX?", "What is the official language of XXX?"],
+                          ["The official language of {s} is {o}.", "Most people in {s} speak {o}."], "language"),
+}
+# Held out of training entirely (questions and statements): validation is zero-shot.
+ZRE_UNSEEN = ["place of death", "mother", "instrument", "inception", "headquarters location",
+              "publisher", "currency"]
+ZRE_POOLS = {"person": ["person"], "musician": ["person", "musician"], "athlete": ["person", "athlete"],
+             "company": ["company"], "city": ["city"], "book": ["book"], "country": ["country"]}
+
+
+def _zre_object(kind: str, r: random.Random, nm: Names) -> str:
+    simple = {"year": lambda: str(r.randint(1900, 2015)), "job": lambda: r.choice(JOBS),
+              "count": lambda: number(r.randint(2, 900) * 100),
+              "instrument": lambda: r.choice(["piano", "violin", "guitar", "drums", "flute", "cello", "trumpet", "harp"]),
+              "position": lambda: r.choice(["goalkeeper", "defender", "midfielder", "forward", "winger"]),
+              "industry": lambda: r.choice(["steel", "software", "shipping", "food", "textile", "energy", "banking"]),
+              "genre": lambda: r.choice(["mystery", "fantasy", "science fiction", "romance", "horror", "adventure"])}
+    if kind in simple:
+        return simple[kind]()
+    return {"place": nm.place, "person": nm.person, "company": nm.company, "team": nm.team,
+            "university": lambda: f"University of {nm.place()}",
+            "country": lambda: nm.fresh(lambda: nm.word(2, 2) + r.choice(["ia", "land", "stan", "a"])),
+            "band": lambda: nm.fresh(lambda: f"The {nm.word(2, 2)}s"),
+            "river": lambda: f"{nm.word(2, 2)} River", "press": lambda: f"{nm.word(2, 2)} Press",
+            "currency": lambda: f"{nm.word(2, 2).lower()} {r.choice(['dollar', 'mark', 'crown'])}",
+            "language": lambda: nm.word(2, 2) + r.choice(["ish", "ese", "ian"])}[kind]()
+
+
+def _zre_subject(kind: str, r: random.Random, nm: Names) -> str:
+    if kind in ("person", "musician", "athlete"):
+        return nm.person()
+    return {"company": nm.company, "city": nm.place, "book": nm.title,
+            "country": lambda: _zre_object("country", r, nm)}[kind]()
+
+
+def _zre_statement(rel: str, subject: str, obj: str, r: random.Random, he: bool) -> str:
+    return fix_articles(r.choice(RELATIONS[rel][2]).format(
+        s=subject, o=obj, year=r.randint(1950, 2015), job=r.choice(JOBS), p="he" if he else "she",
+        poss="his" if he else "her", child="son" if he else "daughter", sib=r.choice(["brother", "sister"])))
+
+
+def qa_zre(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """Relation questions ("Where was XXX born?") over 1-3 sentences about an invented subject.
+
+    Learnable: 31 relations over 7 kinds of subject, two question and two statement shapes
+    each, answers copied from the context. Not trivial: the other sentences state other
+    relations of the same subject with same-type answers (born in a town, died in a town) or
+    the asked relation of another subject, 18% of the questions are unanswerable (answers []),
+    and validation asks only about 7 relations training never saw (QA-ZRE's zero-shot split)."""
+    unseen = split != "train"
+    asked = ZRE_UNSEEN if unseen else [x for x in RELATIONS if x not in ZRE_UNSEEN]
+    rows = []
+    while len(rows) < n:
+        rel = r.choice(asked)
+        kind = RELATIONS[rel][0]
+        if kind == "person":
+            kind = r.choice(["person", "person", "musician", "athlete"])
+        subject = _zre_subject(kind, r, nm)
+        pool = [x for x, spec in RELATIONS.items() if spec[0] in ZRE_POOLS[kind] and x != rel
+                and (unseen or x not in ZRE_UNSEEN)]
+        answerable = r.random() >= 0.18
+        others = r.sample(pool, r.randint(0 if answerable else 1, min(2, len(pool))))
+        obj = _zre_object(RELATIONS[rel][3], r, nm)
+        he = r.random() < 0.5
+        sentences = [_zre_statement(x, subject, _zre_object(RELATIONS[x][3], r, nm), r, he) for x in others]
+        if answerable:
+            sentences.append(_zre_statement(rel, subject, obj, r, he))
+        if r.random() < 0.3:  # the asked relation, but of somebody else
+            sentences.append(_zre_statement(rel, _zre_subject(kind, r, nm), _zre_object(RELATIONS[rel][3], r, nm),
+                                            r, r.random() < 0.5))
+        r.shuffle(sentences)
+        rows.append({"relation": rel, "question": r.choice(RELATIONS[rel][1]), "subject": subject,
+                     "context": " ".join(sentences), "answers": [obj] if answerable else []})
+    return rows
+
+
+# -- woz ---------------------------------------------------------------------------------------
+FOODS = ["chinese", "italian", "indian", "british", "european", "french", "thai", "spanish",
+         "turkish", "korean", "mexican", "vietnamese", "japanese", "lebanese", "greek",
+         "portuguese", "modern european", "asian oriental", "north american", "mediterranean",
+         "international", "gastropub", "seafood", "african"]
+AREAS = ["north", "south", "east", "west", "centre"]
+PRICES = ["cheap", "moderate", "expensive"]
+WOZ_SLOTS = ["food", "price range", "area"]
+ASK = {"food": ["What type of food would you like?", "What kind of food are you looking for?"],
+       "area": ["What part of town do you have in mind?", "Which area would you like?"],
+       "price range": ["Would you like something cheap, moderate, or expensive?",
+                       "What price range are you looking for?"]}
+REQUEST_WORDS = {"phone": ["phone number", "number"], "address": ["address"],
+                 "postcode": ["postcode", "post code"], "area": ["area"],
+                 "price range": ["price range"], "food": ["type of food"]}
+
+
+def _value_words(r: random.Random, slot: str, value: str) -> str:
+    """How a user says a slot value (not always the value itself)."""
+    if slot == "area":
+        if value == "centre":
+            return r.choice(["in the centre", "in the city centre", "in the center of town"])
+        return r.choice([f"in the {value}", f"in the {value} part of town", f"on the {value} side"])
+    if slot == "price range":
+        return r.choice({"cheap": ["cheap", "inexpensive"], "moderate": ["moderately priced", "mid priced"],
+                         "expensive": ["expensive", "upscale"]}[value])
+    return f"{value} food"
+
+
+def _first_request(r: random.Random, said: dict[str, str]) -> str:
+    opener = r.choice(["I'm looking for", "I want", "I need", "Can you find me", "Hello, I am looking for"])
+    price = _value_words(r, "price range", said["price range"]) if "price range" in said else ""
+    text = f"{opener} {article(price or 'r')} {price + ' ' if price else ''}restaurant"
+    if "food" in said:
+        text += r.choice([" serving ", " that serves "]) + said["food"] + " food"
+    if "area" in said:
+        text += " " + _value_words(r, "area", said["area"])
+    return text + r.choice([".", ", please.", "."])
+
+
+def _answer(r: random.Random, slot: str, value: str) -> str:
+    if value == "dontcare":
+        return r.choice(["I don't care.", "It doesn't matter.", "Any is fine.", "I have no preference."])
+    if slot == "food":
+        return r.choice([f"{cap(value)} food, please.", f"I'd like {value} food.", f"{cap(value)}."])
+    words = _value_words(r, slot, value)
+    if slot == "area":
+        return r.choice([f"{cap(words)}, please.", f"Somewhere {words}.", f"I want something {words}."])
+    return r.choice([f"Something {words}, please.", f"{cap(words)}.", f"I want something {words}."])
+
+
+def _turn(idx: int, system: str, acts: list, user: str, label: list, state: dict, requests: list) -> dict:
+    belief = [{"slots": [["slot", x]], "act": "request"} for x in requests]
+    belief += [{"slots": [[s, state[s]]], "act": "inform"} for s in WOZ_SLOTS if s in state]
+    return {"turn_label": label + [["request", x] for x in requests], "asr": [[user]],
+            "system_transcript": system, "turn_idx": idx, "belief_state": belief,
+            "transcript": user, "system_acts": acts}
+
+
+def _dialogue(r: random.Random, nm: Names) -> list[dict]:
+    state: dict[str, str] = {}
+    goal = {"food": r.choice(FOODS), "price range": r.choice(PRICES), "area": r.choice(AREAS)}
+    first = r.sample(WOZ_SLOTS, r.choice([1, 1, 2, 2, 3]))
+    said = {s: goal[s] for s in WOZ_SLOTS if s in first}
+    if list(said) == ["food"] and r.random() < 0.4:
+        user = r.choice([f"Are there any {said['food']} restaurants in town?", f"I want {said['food']} food."])
+    else:
+        user = _first_request(r, said)
+    state.update(said)
+    turns = [_turn(0, "", [], user, [[s, v] for s, v in said.items()], state, [])]
+    for slot in [s for s in WOZ_SLOTS if s not in state][:r.randint(0, 2)]:
+        value = "dontcare" if r.random() < 0.25 else goal[slot]
+        state[slot] = value
+        turns.append(_turn(len(turns), r.choice(ASK[slot]), [[slot]], _answer(r, slot, value),
+                           [[slot, value]], state, []))
+    if state.get("food", "dontcare") != "dontcare" and r.random() < 0.35:  # no match: change of mind
+        old, new = state["food"], r.choice([f for f in FOODS if f != state["food"]])
+        system = f"I'm sorry, there are no {old} restaurants{' ' + _value_words(r, 'area', state['area']) if state.get('area', 'dontcare') != 'dontcare' else ''}. Would you like a different type of food?"
+        state["food"] = new
+        user = r.choice([f"How about {new} food?", f"What about {new} food then?",
+                         f"Okay, then {new} food, please.", f"Then I'd like {new} food."])
+        turns.append(_turn(len(turns), system, [["food"]], user, [["food", new]], state, []))
+    name = nm.fresh(lambda: f"{nm.word(2, 2)} {r.choice(['Kitchen', 'House', 'Garden', 'Grill', 'Palace', 'Table'])}")
+    desc = [state[s] if state.get(s, "dontcare") != "dontcare" else d for s, d in
+            (("price range", r.choice(PRICES)), ("food", r.choice(FOODS)), ("area", r.choice(AREAS)))]
+    offer = f"{name} is {article(desc[0])} {desc[0]} {desc[1]} restaurant in the {desc[2]} of town."
+    options = ["phone", "address", "postcode"] + [s for s in WOZ_SLOTS if state.get(s, "dontcare") == "dontcare"]
+    wanted = r.sample(options, r.randint(1, min(3, len(options))))
+    words = [r.choice(REQUEST_WORDS[x]) for x in wanted]
+    listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    user = f"{r.choice(['Can I have', 'Could I get', 'What is', 'May I have'])} the {listed}{r.choice(['', ', please'])}?"
+    turns.append(_turn(len(turns), offer, [], user, [], state, wanted))
+    facts = {"phone": f"The phone number is 01223 {r.randint(100000, 999999)}.",
+             "address": f"They are at {r.randint(1, 99)} {nm.word(2, 2)} Road.",
+             "postcode": f"The postcode is C.B {r.randint(1, 5)}, {r.randint(1, 9)} {r.choice('ABDEFHJLNPQRTU')}.{r.choice('ABDEFHJLNPQRTU')}.",
+             "area": f"It is in the {desc[2]} of town.", "price range": f"It is {desc[0]}.",
+             "food": f"They serve {desc[1]} food."}
+    bye = r.choice(["Thank you, goodbye.", "Thanks, that's all.", "Great, thank you!", "Thank you very much."])
+    turns.append(_turn(len(turns), " ".join(facts[x] for x in wanted), [], bye, [], state, []))
+    return turns
+
+
+def woz(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """Restaurant-booking dialogues of 3-6 turns in the WOZ 2.0 schema (one row per dialogue).
+
+    Learnable: three informable slots with closed value sets, templated system turns, and
+    requests for phone/address/postcode. Not trivial: the state change must be read from the
+    user's words, which paraphrase values ("moderately priced", "city centre"), answer a
+    system question with "I don't care" (dontcare for the slot asked), or change the food
+    after "there are no ... restaurants"; several slots and requests come in one turn."""
+    return [{"dialogue_idx": i, "dialogue": _dialogue(r, nm)} for i in range(n)]
+
+
+# -- wikisql -----------------------------------------------------------------------------------
+AGG_OPS = ["", "MAX", "MIN", "COUNT", "SUM", "AVG"]
+COND_OPS = ["=", ">", "<", "OP"]
+# topic -> (page title pattern, section title, columns (header, type, value kind)); first is the key
+TABLES = {
+    "players": ("{year} {place} League season", "Squad", [("Player", "text", "person"), ("Team", "text", "team"),
+                ("Position", "text", "position"), ("Goals", "real", (0, 30)), ("Age", "real", (18, 38)),
+                ("Caps", "real", (1, 90))]),
+    "towns": ("List of towns in {country}", "Towns", [("Town", "text", "place"), ("Region", "text", "place"),
+              ("Population", "real", (1000, 90000)), ("Mayor", "text", "person"), ("Founded", "real", (1200, 1990))]),
+    "films": ("{person} filmography", "Films", [("Title", "text", "title"), ("Director", "text", "person"),
+              ("Year", "real", (1960, 2020)), ("Genre", "text", "genre"), ("Rating", "real", (10, 99))]),
+    "elections": ("{year} {country} general election", "Results", [("District", "text", "place"),
+                  ("Incumbent", "text", "person"), ("Party", "text", "party"), ("First elected", "real", (1960, 2010)),
+                  ("Votes", "real", (1000, 60000))]),
+    "races": ("{year} {place} Grand Prix", "Classification", [("Driver", "text", "person"),
+              ("Constructor", "text", "company"), ("Laps", "real", (20, 70)), ("Grid", "real", (1, 24)),
+              ("Points", "real", (0, 25))]),
+    "songs": ("{person} discography", "Singles", [("Song", "text", "title"), ("Album", "text", "title"),
+              ("Year", "real", (1970, 2020)), ("Peak position", "real", (1, 40)), ("Weeks on chart", "real", (1, 30))]),
+    "schools": ("List of schools in {place}", "Schools", [("School", "text", "school"), ("Location", "text", "place"),
+                ("Enrollment", "real", (200, 3000)), ("Founded", "real", (1850, 2010)), ("Mascot", "text", "mascot")]),
+    "episodes": ("List of {title} episodes", "Season {k}", [("Title", "text", "title"), ("Directed by", "text", "person"),
+                 ("Written by", "text", "person"), ("Viewers", "real", (100, 900)), ("No. in season", "real", (1, 24))]),
+}
+CATEGORIES = {"position": ["Goalkeeper", "Defender", "Midfielder", "Forward"],
+              "genre": ["Drama", "Comedy", "Horror", "Western", "Thriller"],
+              "party": ["Green", "Labour", "Liberal", "Farmers", "Reform"],
+              "mascot": ["Lions", "Eagles", "Bears", "Wolves", "Hawks"]}
+STARTS = {0: ["What is the {sel}", "Name the {sel}", "Which {sel} is listed", "Tell me the {sel}"],
+          1: ["What is the highest {sel}", "What is the largest {sel}", "Name the most {sel}"],
+          2: ["What is the lowest {sel}", "What is the smallest {sel}", "Name the least {sel}"],
+          3: ["How many {sel} are there", "What is the total number of {sel}", "Count the {sel}"],
+          4: ["What is the sum of {sel}", "What is the total {sel}"],
+          5: ["What is the average {sel}", "What is the mean {sel}"]}
+CONDS = {0: ["{col} is {val}", "the {col} is {val}"],
+         1: ["{col} is more than {val}", "{col} is greater than {val}", "the {col} is larger than {val}"],
+         2: ["{col} is less than {val}", "{col} is smaller than {val}", "the {col} is fewer than {val}"]}
+
+
+def _cell(kind, r: random.Random, nm: Names) -> str:
+    if isinstance(kind, tuple):
+        return str(r.randint(*kind))
+    if kind in CATEGORIES:
+        return r.choice(CATEGORIES[kind])
+    return {"person": nm.person, "team": nm.team, "place": nm.place, "title": nm.title,
+            "company": nm.company, "school": lambda: f"{nm.place()} High School"}[kind]()
+
+
+def _table(r: random.Random, nm: Names) -> dict:
+    topic = r.choice(list(TABLES))
+    page, section, columns = TABLES[topic]
+    chosen = r.sample(columns[1:], r.randint(2, min(4, len(columns) - 1)))
+    cols = [columns[0]] + [c for c in columns[1:] if c in chosen]
+    rows = [[_cell(kind, r, nm) for _, _, kind in cols] for _ in range(r.randint(4, 6))]
+    page_id, table_no = r.randint(10000, 9999999), r.randint(1, 9)
+    return {"header": [c[0] for c in cols],
+            "page_title": page.format(year=r.randint(1990, 2020), place=nm.place(), person=nm.person(),
+                                      country=_zre_object("country", r, nm), title=nm.title(), k=r.randint(1, 9)),
+            "page_id": str(page_id), "types": [c[1] for c in cols],
+            "id": f"1-{page_id}-{table_no}", "section_title": section.format(k=r.randint(1, 9)),
+            "caption": section.format(k=r.randint(1, 9)) if r.random() < 0.5 else "",
+            "rows": rows, "name": f"table_{page_id}_{table_no}"}
+
+
+def _query(r: random.Random, table: dict) -> tuple[str, dict]:
+    header, types, rows = table["header"], table["types"], table["rows"]
+    sel = r.randrange(len(header))
+    if types[sel] == "real":
+        agg = r.choice([0, 0, 1, 2, 3, 4, 5])
+    else:
+        agg = r.choice([0, 0, 0, 3])
+    where = [i for i in range(len(header)) if i != sel]
+    conds, row = [], r.choice(rows)  # values from one row, so the query matches something
+    for col in r.sample(where, 1 if r.random() < 0.65 else min(2, len(where))):
+        op = r.choice([0, 1, 2]) if types[col] == "real" else 0
+        conds.append((col, op, row[col]))
+    question = r.choice(STARTS[agg]).format(sel=header[sel]) + " " + r.choice(["when", "where", "if"]) + " "
+    question += " and ".join(r.choice(CONDS[op]).format(col=header[c], val=v) for c, op, v in conds) + "?"
+    readable = f"SELECT {AGG_OPS[agg]} {header[sel]} FROM table WHERE " + " AND ".join(
+        f"{header[c]} {COND_OPS[op]} {v}" for c, op, v in conds)
+    return question, {"human_readable": " ".join(readable.split()), "sel": sel, "agg": agg,
+                      "conds": {"column_index": [c for c, _, _ in conds],
+                                "operator_index": [op for _, op, _ in conds],
+                                "condition": [v for _, _, v in conds]}}
+
+
+def wikisql(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """Questions about small invented tables (3-5 columns, 4-6 rows) and their SQL.
+
+    Learnable: eight kinds of table, question shapes that name the columns and quote the
+    condition values verbatim, SQL with one select, an optional aggregate and one or two
+    conditions. Not trivial: the select and condition columns must be told apart from the
+    question's order and wording, the aggregate read from "highest/lowest/how many/total/
+    average", the operator from "more/less than", and values copied, since (as in decaNLP)
+    the model sees the header and question, not the rows."""
+    rows = []
+    while len(rows) < n:
+        table = _table(r, nm)
+        for _ in range(r.randint(2, 4)):
+            question, sql = _query(r, table)
+            rows.append({"phase": r.choice([1, 2]), "question": question, "table": table, "sql": sql})
+    return rows[:n]
+
+
+# -- wsc ---------------------------------------------------------------------------------------
+# (sentence with {A} {B} {pron} {twin}, twin that points to A, twin that points to B, A pool, B pool)
+OBJECT_SCHEMAS = [
+    ("{A} doesn't fit into {B} because {pron} is too {twin}.", ["big", "large"], ["small", "tiny"],
+     ["trophy", "ball", "helmet", "book", "lamp", "guitar", "vase", "blanket", "pillow", "camera", "kettle", "jacket"],
+     ["suitcase", "box", "bag", "drawer", "backpack", "basket", "case", "cupboard"]),
+    ("{A} couldn't fit through {B} because {pron} was too {twin}.", ["wide", "big"], ["narrow", "small"],
+     ["sofa", "piano", "table", "wardrobe", "bed", "fridge", "desk", "cabinet"],
+     ["door", "gate", "doorway", "hallway", "window", "tunnel", "opening"]),
+    ("{A} could not cut {B} because {pron} was too {twin}.", ["blunt", "dull"], ["thick", "hard"],
+     ["knife", "saw", "axe", "blade", "machine"], ["bread", "log", "rope", "cheese", "branch", "plank", "pipe"]),
+    ("{A} ran away from {B} because {pron} was {twin}.", ["scared", "frightened"], ["angry", "dangerous"],
+     ["mouse", "rabbit", "squirrel", "kitten", "bird", "lamb", "duck"], ["dog", "wolf", "bear", "fox", "bull", "goose", "snake"]),
+    ("{A} couldn't lift {B} because {pron} was too {twin}.", ["weak", "small"], ["heavy", "big"],
+     ["robot", "crane", "machine", "forklift", "truck"], ["box", "crate", "rock", "piano", "safe", "barrel", "statue"]),
+    ("{A} refused {B} a permit because {pron} {twin} violence.", ["feared", "disliked"], ["advocated", "wanted"],
+     ["city council", "town council", "police", "mayor's office", "school board"],
+     ["demonstrators", "protesters", "students", "fans", "workers", "farmers", "activists"]),
+]
+PERSON_SCHEMAS = [
+    ("{A} thanked {B} for the help {pron} had {twin}.", ["received", "gotten"], ["given", "offered"]),
+    ("{A} lent money to {B} because {pron} was {twin}.", ["rich", "generous"], ["poor", "broke"]),
+    ("{A} tried to call {B}, but {pron} wasn't {twin}.", ["successful", "lucky"], ["available", "home"]),
+    ("{A} beat {B} at {game} because {pron} played so {twin}.", ["well", "cleverly"], ["badly", "poorly"]),
+    ("{A} explained the rules to {B} because {pron} {twin} them.", ["knew", "understood"], ["had forgotten", "did not know"]),
+    ("{A} waited for {B} at the station because {pron} was {twin}.", ["early", "patient"], ["late", "delayed"]),
+    ("{A} visited {B} in the hospital because {pron} was {twin}.", ["worried", "caring"], ["sick", "injured"]),
+    ("{A} gave {B} a book because {pron} had {twin} it.", ["finished", "read"], ["asked for", "wanted"]),
+]
+COLOURS = ["brown", "red", "blue", "green", "black", "white", "old", "new", "wooden", "grey"]
+
+
+def wsc(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """Winograd schemas: two candidates, a pronoun, and a twin word that flips which one it is.
+
+    Learnable: 14 schemas whose twin words keep their meaning across many fillers (12 x 8
+    things that don't fit into containers, 7 x 7 animals that run from animals, invented
+    people for the eight person schemas). Not trivial: both candidates are plausible, the
+    twin pair is always emitted together (labels exactly balanced), and the answer is an
+    option's text, so it must be copied; validation has fillers no training sentence has."""
+    rows = []
+    while len(rows) < n:
+        if r.random() < 0.45:
+            template, to_a, to_b, pool_a, pool_b = r.choice(OBJECT_SCHEMAS)
+            a, b = (f"the {x}" if r.random() < 0.6 else f"the {r.choice(COLOURS)} {x}"
+                    for x in (r.choice(pool_a), r.choice(pool_b)))
+            pron = "they" if "{pron} {twin} violence" in template else "it"
+            a = cap(a)
+        else:
+            template, to_a, to_b = r.choice(PERSON_SCHEMAS)
+            a, b = nm.first(), nm.first()
+            pron = r.choice(["he", "she"])
+        game = r.choice(["chess", "tennis", "cards", "golf", "darts", "checkers"])
+        k = r.randrange(2)
+        key = template.format(A=a, B=b, pron=pron, twin="_", game=game)
+        if key in nm.taken:
+            continue
+        nm.taken.add(key)
+        for label, twin in r.sample([(0, to_a[k]), (1, to_b[k])], 2):
+            text = template.format(A=a, B=b, pron=pron, twin=twin, game=game)
+            loc = text.index(f" {pron} ", text.index(b) + len(b)) + 1
+            rows.append({"text": text, "pronoun": pron, "pronoun_loc": loc, "quote": text[loc:-1],
+                         "quote_loc": loc, "options": [a, b], "label": label,
+                         "source": "mini decathlon"})
+    return rows[:n]
+
+
+# -- writing -----------------------------------------------------------------------------------
+GENERATORS = {"squad": squad, "iwslt": iwslt, "cnn_dailymail": cnn_dailymail, "multinli": multinli,
+              "sst2": sst2, "qa_srl": qa_srl, "qa_zre": qa_zre, "woz": woz, "wikisql": wikisql,
+              "wsc": wsc}
+assert list(GENERATORS) == TASKS
+
+
+def build(task: str) -> dict[str, list[dict]]:
+    """Both splits of one task; training first, so validation can avoid its names."""
+    taken: set[str] = set()
+    out = {}
+    for split, size in zip(SPLITS, SIZES[task]):
+        rng = random.Random(f"{task}/{split}")
+        out[split] = GENERATORS[task](rng, Names(rng, taken), size, split)
+    return out
+
+
+def write(out_dir: Path = ROOT, tasks: list[str] | None = None) -> list[Path]:
+    written = []
+    for task in tasks or TASKS:
+        for split, rows in build(task).items():
+            path = Path(out_dir) / task / f"{split}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8", newline="\n") as f:
+                for row in rows:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT, help="folder to write <task>/<split>.jsonl into")
+    parser.add_argument("--tasks", nargs="*", choices=TASKS, help="only these tasks (default: all ten)")
+    args = parser.parse_args(argv)
+    for path in write(args.out, args.tasks):
+        print(f"{path}  {sum(1 for _ in open(path, encoding='utf-8'))} rows")
+
+
+if __name__ == "__main__":
+    main()
