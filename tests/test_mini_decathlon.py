@@ -78,7 +78,8 @@ def regenerated(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("task", TASKS)
 def test_regeneration_is_byte_identical(task, regenerated):
     for split in SPLITS:
-        assert (regenerated / task / f"{split}.jsonl").read_bytes() == path(task, split).read_bytes(), (
+        fresh = (regenerated / task / f"{split}.jsonl").read_bytes()
+        assert fresh == path(task, split).read_bytes(), (
             f"{task}/{split}.jsonl differs from the generator's output; run "
             "`python -m decaqa.mini_decathlon.generate` and commit the files.")
 
@@ -188,7 +189,8 @@ def report() -> str:
              f"{'ans w':>7}  majority (val EM)"]
     for name in TASKS:
         task = get_task(name)
-        ex = {s: [e for i, r in enumerate(rows(name, s)) for e in task.convert(r, i)] for s in SPLITS}
+        ex = {s: [e for i, r in enumerate(rows(name, s)) for e in task.convert(r, i)]
+              for s in SPLITS}
         top, _ = Counter(e.target for e in ex["train"]).most_common(1)[0]
         hit = sum(top in e.answers for e in ex["validation"]) / len(ex["validation"])
         ctx = sum(len(e.context.split()) for e in ex["train"]) / len(ex["train"])

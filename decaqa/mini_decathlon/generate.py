@@ -88,7 +88,8 @@ class Names:
             f"The {self.rng.choice(noun)} of {self.word(2, 2)}"]))
 
     def team(self) -> str:
-        return self.fresh(lambda: f"{self.word(2, 2)} {self.rng.choice(['FC', 'United', 'City', 'Rovers', 'Athletic'])}")
+        kind = ["FC", "United", "City", "Rovers", "Athletic"]
+        return self.fresh(lambda: f"{self.word(2, 2)} {self.rng.choice(kind)}")
 
 
 def spans(pieces: list) -> tuple[str, dict]:
@@ -129,40 +130,48 @@ JOBS = ["teacher", "doctor", "engineer", "painter", "farmer", "pilot", "lawyer",
 
 
 # -- squad -------------------------------------------------------------------------------------
+def _year(r: random.Random, lo: int, hi: int) -> tuple[str, str]:
+    return ("year", str(r.randint(lo, hi)))
+
+
 def _facts(kind: str, r: random.Random, nm: Names) -> tuple[list, list]:
     """One squad fact about a person: the pieces after the subject and its questions."""
     if kind == "born":
-        return ([" was born in ", ("city", nm.place()), " in ", ("year", str(r.randint(1930, 1975))), "."],
+        return ([" was born in ", ("city", nm.place()), " in ", _year(r, 1930, 1975), "."],
                 [("Where was {P} born?", "city"), ("In what year was {P} born?", "year"),
                  ("When was {P} born?", "year"), ("What town was {P} born in?", "city")])
     if kind == "works":
         job = r.choice(JOBS)
-        return ([" works for ", ("company", nm.company()), f" as {article(job)} ", ("job", job), "."],
+        return ([" works for ", ("company", nm.company()), f" as {article(job)} ", ("job", job),
+                 "."],
                 [("Which company does {P} work for?", "company"), ("Who employs {P}?", "company"),
                  ("What is {P}'s job?", "job"), ("What does {P} work as?", "job"),
                  ("Who works for {company}?", "who")])
     if kind == "founded":
-        return ([" founded ", ("company", nm.company()), " in ", ("year", str(r.randint(1976, 2019))), "."],
-                [("Who founded {company}?", "who"), ("In which year was {company} founded?", "year"),
-                 ("What company did {P} found?", "company"), ("When did {P} found a company?", "year")])
+        return ([" founded ", ("company", nm.company()), " in ", _year(r, 1976, 2019), "."],
+                [("Who founded {company}?", "who"),
+                 ("In which year was {company} founded?", "year"),
+                 ("What company did {P} found?", "company"),
+                 ("When did {P} found a company?", "year")])
     if kind == "lives":
-        return ([" now lives in ", ("city", nm.place()), " with ", r.choice(["two", "three", "four"]),
-                 " children."],
+        return ([" now lives in ", ("city", nm.place()), " with ",
+                 r.choice(["two", "three", "four"]), " children."],
                 [("Where does {P} live?", "city"), ("Who lives in {city}?", "who"),
                  ("In which town does {P} live now?", "city")])
     if kind == "age":
         return ([" is ", ("age", str(r.randint(19, 88))), " years old."],
                 [("How old is {P}?", "age"), ("What is the age of {P}?", "age")])
     if kind == "studied":
-        return ([" studied ", ("subject", r.choice(SUBJECTS)), " at the ", ("uni", f"University of {nm.place()}"), "."],
+        return ([" studied ", ("subject", r.choice(SUBJECTS)), " at the ",
+                 ("uni", f"University of {nm.place()}"), "."],
                 [("What did {P} study?", "subject"), ("Where did {P} study?", "uni"),
                  ("Which subject did {P} study?", "subject")])
     if kind == "married":
-        return ([" married ", ("spouse", nm.person()), " in ", ("year", str(r.randint(1976, 2020))), "."],
+        return ([" married ", ("spouse", nm.person()), " in ", _year(r, 1976, 2020), "."],
                 [("Who did {P} marry?", "spouse"), ("Who is {P} married to?", "spouse"),
                  ("In what year did {P} marry?", "year")])
     assert kind == "wrote"
-    return ([" wrote a book called ", ("book", nm.title()), " in ", ("year", str(r.randint(1976, 2020))), "."],
+    return ([" wrote a book called ", ("book", nm.title()), " in ", _year(r, 1976, 2020), "."],
             [("What book did {P} write?", "book"), ("Who wrote {book}?", "who"),
              ("When did {P} write {book}?", "year")])
 
@@ -193,18 +202,20 @@ def squad(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
                 after, questions = _facts(kind, r, nm)
                 subject = pron if j > 0 and r.random() < 0.5 else person
                 keyed = [(f"{i}.who", subject)] if subject == person else [subject]
-                keyed += [(f"{i}.{kind}.{p[0]}", p[1]) if isinstance(p, tuple) else p for p in after]
+                keyed += [(f"{i}.{kind}.{p[0]}", p[1]) if isinstance(p, tuple) else p
+                          for p in after]
                 pieces += keyed + [" "]
                 values = {p[0]: p[1] for p in after if isinstance(p, tuple)}
                 for q, key in questions:
-                    qas.append((q.format(P=person, **values), f"{i}.who" if key == "who" else f"{i}.{kind}.{key}"))
+                    where = f"{i}.who" if key == "who" else f"{i}.{kind}.{key}"
+                    qas.append((q.format(P=person, **values), where))
         if r.random() < 0.3:  # a fact about a town, asked by name of the town
             towns = [p[1] for p in pieces if isinstance(p, tuple) and p[0].endswith(".city")]
             if towns:
                 town = r.choice(towns)
                 river, people_n = f"{nm.word(2, 2)} River", number(r.randint(2, 90) * 100)
-                pieces += [town, " lies on the ", ("river", river), " and has about ", ("pop", people_n),
-                           " people. "]
+                pieces += [town, " lies on the ", ("river", river), " and has about ",
+                           ("pop", people_n), " people. "]
                 qas += [(f"Which river does {town} lie on?", "river"),
                         (f"How many people live in {town}?", "pop")]
         context, where = spans(pieces)
@@ -323,19 +334,23 @@ heavy|schwer|thing big""".splitlines()]
 PREPS = [("in", "in", "in"), ("behind", "hinter", "near"), ("in front of", "vor", "near"),
          ("next to", "neben", "near"), ("under", "unter", "under"), ("on", "auf", "on"),
          ("with", "mit", "person animal")]
-ADVERBS = [("today", "heute"), ("tomorrow", "morgen"), ("now", "jetzt"), ("sometimes", "manchmal"),
-           ("in the evening", "am Abend"), ("in the morning", "am Morgen"), ("on Sunday", "am Sonntag")]
+ADVERBS = [("today", "heute"), ("tomorrow", "morgen"), ("now", "jetzt"),
+           ("sometimes", "manchmal"), ("in the evening", "am Abend"),
+           ("in the morning", "am Morgen"), ("on Sunday", "am Sonntag")]
 CONJS = [("because", "weil"), ("when", "wenn"), ("although", "obwohl"), ("while", "während")]
 FRAMES = [("I think that", "Ich glaube, dass"), ("we know that", "wir wissen, dass"),
           ("she says that", "sie sagt, dass"), ("he hopes that", "er hofft, dass"),
           ("they believe that", "sie glauben, dass")]
-DETS = [("the", None)] * 5 + [("a", None)] * 3 + [("my", "mein"), ("our", "unser"), ("your", "dein")]
+DETS = [("the", None)] * 5 + [("a", None)] * 3 + [("my", "mein"), ("our", "unser"),
+                                                  ("your", "dein")]
 CASE = {"nom": 0, "acc": 1, "dat": 2}
 DEF_ART = {"m": ("der", "den", "dem"), "f": ("die", "die", "der"), "n": ("das", "das", "dem"),
            "pl": ("die", "die", "den")}
 EIN = {"m": ("", "en", "em"), "f": ("e", "e", "er"), "n": ("", "", "em"), "pl": ("e", "e", "en")}
-WEAK = {"m": ("e", "en", "en"), "f": ("e", "e", "en"), "n": ("e", "e", "en"), "pl": ("en", "en", "en")}
-MIXED = {"m": ("er", "en", "en"), "f": ("e", "e", "en"), "n": ("es", "es", "en"), "pl": ("en", "en", "en")}
+WEAK = {"m": ("e", "en", "en"), "f": ("e", "e", "en"), "n": ("e", "e", "en"),
+        "pl": ("en", "en", "en")}
+MIXED = {"m": ("er", "en", "en"), "f": ("e", "e", "en"), "n": ("es", "es", "en"),
+         "pl": ("en", "en", "en")}
 STRONG_PL = ("e", "e", "en")
 
 
@@ -344,7 +359,8 @@ def _pick(r: random.Random, pool: list, cats: str) -> list:
     return r.choice([x for x in pool if set(x[-1].split()) & set(wanted)])
 
 
-def _np(r: random.Random, cats: str, case: str, prep: str = "", plural_ok: bool = True) -> tuple[str, str, str]:
+def _np(r: random.Random, cats: str, case: str, prep: str = "",
+        plural_ok: bool = True) -> tuple[str, str, str]:
     """A noun phrase as (english, german, person) for the given categories and German case."""
     noun = _pick(r, NOUNS, cats)
     en, en_pl, de, de_pl, g, _ = noun
@@ -468,6 +484,7 @@ def iwslt(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
 
 
 # -- cnn_dailymail -----------------------------------------------------------------------------
+MONTHS = ["March", "April", "May", "June"]
 QUOTES = ["It has been a hard year for everyone", "We are proud of what we have done",
           "Nobody expected this", "We will learn from it", "This is only the beginning",
           "People here are tired but hopeful", "It was a long day", "We knew it would be close"]
@@ -480,13 +497,18 @@ def _story(r: random.Random, nm: Names) -> tuple[str, str, str, list[str]]:
     topic = r.choice(["business", "sports", "election", "storm", "science", "film"])
     if topic == "business":
         firm, up = nm.company(), r.random() < 0.5
-        lead = f"{firm}, the {r.choice(['food', 'steel', 'software', 'shipping', 'energy'])} company based in {town}, reported its yearly results on {day}."
+        trade = r.choice(["food", "steel", "software", "shipping", "energy"])
+        lead = (f"{firm}, the {trade} company based in {town}, reported its yearly results "
+                f"on {day}.")
         outcome = r.choice([
-            f"Its profit {'rose' if up else 'fell'} by {r.randint(2, 60)} percent to {r.randint(3, 900)} million dollars.",
-            f"Sales {'grew' if up else 'dropped'} to {r.randint(3, 900)} million dollars, the {'best' if up else 'worst'} result in {r.randint(3, 20)} years."])
+            f"Its profit {'rose' if up else 'fell'} by {r.randint(2, 60)} percent to "
+            f"{r.randint(3, 900)} million dollars.",
+            f"Sales {'grew' if up else 'dropped'} to {r.randint(3, 900)} million dollars, the "
+            f"{'best' if up else 'worst'} result in {r.randint(3, 20)} years."])
         fillers = [f"The company was founded in {year} by {nm.person()}.",
                    f"It employs about {number(r.randint(2, 90) * 100)} people.",
-                   f"Last year its profit {'fell' if up else 'rose'} by {r.randint(2, 60)} percent.",
+                   f"Last year its profit {'fell' if up else 'rose'} by {r.randint(2, 60)} "
+                   "percent.",
                    f"{quote}, its chief executive.",
                    f"The firm plans to open a new office in {nm.place()} next year.",
                    f"Rival firm {nm.company()} will report its own results next week."]
@@ -494,9 +516,11 @@ def _story(r: random.Random, nm: Names) -> tuple[str, str, str, list[str]]:
         team, other, a = nm.team(), nm.team(), r.randint(2, 5)
         b = r.randint(0, a - 1)
         lead = f"{team} won the {nm.word(2, 2)} Cup on {day} after beating {other} in {town}."
-        outcome = f"{nm.person()} scored {'twice' if a > 2 and r.random() < 0.5 else 'the winning goal'} as {team} won the final {a}-{b}."
+        scorer = nm.person()
+        how = "twice" if a > 2 and r.random() < 0.5 else "the winning goal"
+        outcome = f"{scorer} scored {how} as {team} won the final {a}-{b}."
         fillers = [f"The two teams last met in the final in {year}.",
-                   f"{other} had not lost a match since {r.choice(['March', 'April', 'May', 'June'])}.",
+                   f"{other} had not lost a match since {r.choice(MONTHS)}.",
                    f"About {number(r.randint(5, 80) * 1000)} fans watched the game.",
                    f"{quote}, the coach of {team}.",
                    f"{team} also reached the final in {year + r.randint(1, 8)}.",
@@ -504,7 +528,8 @@ def _story(r: random.Random, nm: Names) -> tuple[str, str, str, list[str]]:
     elif topic == "election":
         winner, rival, p = nm.person(), nm.person(), r.randint(41, 68)
         lead = f"{winner} has been elected mayor of {town}."
-        outcome = f"{winner} won {p} percent of the vote, ahead of {rival} with {r.randint(20, 100 - p)} percent."
+        outcome = (f"{winner} won {p} percent of the vote, ahead of {rival} with "
+                   f"{r.randint(20, 100 - p)} percent.")
         fillers = [f"Voting closed at {r.randint(6, 10)} o'clock on {day}.",
                    f"{rival} had led the polls for {r.randint(2, 9)} weeks.",
                    f"About {number(r.randint(5, 90) * 1000)} people voted, officials said.",
@@ -514,8 +539,10 @@ def _story(r: random.Random, nm: Names) -> tuple[str, str, str, list[str]]:
     elif topic == "storm":
         storm = r.choice(["heavy storm", "snow storm", "strong wind", "flood"])
         lead = f"A {storm} hit {town} on {day}, closing roads and schools."
-        outcome = r.choice([f"More than {number(r.randint(2, 90) * 100)} homes lost power, and {r.randint(2, 40)} people were hurt.",
-                            f"The {storm} left {number(r.randint(2, 90) * 100)} homes without power for {r.randint(2, 5)} days."])
+        outcome = r.choice([f"More than {number(r.randint(2, 90) * 100)} homes lost power, and "
+                            f"{r.randint(2, 40)} people were hurt.",
+                            f"The {storm} left {number(r.randint(2, 90) * 100)} homes without "
+                            f"power for {r.randint(2, 5)} days."])
         fillers = [f"Forecasters had warned of the {storm} for {r.randint(2, 6)} days.",
                    f"The last {storm} this bad hit the region in {year}.",
                    f"Schools will stay closed until {r.choice(DAYS)}.",
@@ -523,9 +550,12 @@ def _story(r: random.Random, nm: Names) -> tuple[str, str, str, list[str]]:
                    f"Trains between {town} and {nm.place()} were cancelled.",
                    f"Volunteers handed out {r.randint(2, 90) * 10} blankets at the town hall."]
     elif topic == "science":
-        animal = f"{nm.word(2, 2).lower()} {r.choice(['frog', 'beetle', 'bird', 'snake', 'fish', 'bat'])}"
-        lead = f"Researchers at the University of {town} have found a new kind of {animal} in the {nm.word(2, 2)} Forest."
-        outcome = f"The team counted {r.randint(12, 400)} of the animals over {r.randint(2, 18)} months."
+        animal = (f"{nm.word(2, 2).lower()} "
+                  f"{r.choice(['frog', 'beetle', 'bird', 'snake', 'fish', 'bat'])}")
+        lead = (f"Researchers at the University of {town} have found a new kind of {animal} "
+                f"in the {nm.word(2, 2)} Forest.")
+        outcome = (f"The team counted {r.randint(12, 400)} of the animals over "
+                   f"{r.randint(2, 18)} months.")
         fillers = [f"The {animal} is about {r.randint(2, 40)} centimetres long.",
                    f"{nm.person()}, who led the study, has worked in the forest since {year}.",
                    f"{quote}, a member of the team.",
@@ -535,7 +565,8 @@ def _story(r: random.Random, nm: Names) -> tuple[str, str, str, list[str]]:
     else:
         title, director = nm.title(), nm.person()
         lead = f"{title}, the new film by {director}, opened in cinemas on {day}."
-        outcome = f"It earned {r.randint(2, 90)} million dollars in its first week, more than any other film."
+        outcome = (f"It earned {r.randint(2, 90)} million dollars in its first week, more than "
+                   "any other film.")
         fillers = [f"The film was shot in {town} over {r.randint(2, 14)} months.",
                    f"{director}'s last film came out in {year}.",
                    f"It stars {nm.person()} as a {r.choice(JOBS)} who returns home.",
@@ -557,7 +588,8 @@ def cnn_dailymail(r: random.Random, nm: Names, n: int, split: str) -> list[dict]
         town, lead, outcome, fillers = _story(r, nm)
         body = r.sample(fillers, r.randint(3, 5))
         body.insert(r.randint(0, len(body)), outcome)
-        lead, outcome, body = fix_articles(lead), fix_articles(outcome), [fix_articles(x) for x in body]
+        lead, outcome = fix_articles(lead), fix_articles(outcome)
+        body = [fix_articles(x) for x in body]
         text = f"{town.upper()} (CNN) -- " + " ".join([lead] + body)
         highlights = "\n".join(s[:-1] + " ." for s in (lead, outcome))
         url = f"http://www.cnn.com/mini/{split}/{len(rows)}/{town.lower()}"
@@ -572,7 +604,8 @@ PEOPLE = ["man", "woman", "boy", "girl", "doctor", "teacher", "farmer", "student
 ACTS = {"animal": ["sleeping", "eating", "running", "playing", "drinking water", "resting"],
         "person": ["sleeping", "reading a book", "cooking dinner", "singing", "walking",
                    "painting a picture", "writing a letter", "eating", "running", "resting"]}
-ACT_GENERAL = {"reading a book": "reading", "cooking dinner": "cooking", "drinking water": "drinking",
+ACT_GENERAL = {"reading a book": "reading", "cooking dinner": "cooking",
+               "drinking water": "drinking",
                "painting a picture": "painting", "writing a letter": "writing"}
 CALM = ["sleeping", "resting"]  # contradicted by ACTIVE, and the rest by "sleeping"
 ACTIVE = ["running", "playing", "walking", "singing", "cooking dinner", "painting a picture",
@@ -646,7 +679,8 @@ def _hypotheses(r: random.Random, s: dict) -> dict[int, str]:
     Each cue shows up under more than one label: "not" (not running / not sleeping / not
     hungry), general words ("an animal", "someone"), reasons and the added details."""
     plain = {**s, "why": None}
-    other_act = r.choice([a for a in ACTS[s["kind"]] if a in ACTIVE]) if s["act"] in CALM else "sleeping"
+    active = [a for a in ACTS[s["kind"]] if a in ACTIVE]
+    other_act = r.choice(active) if s["act"] in CALM else "sleeping"
     where = f" {s['place']}" if s["place"] else ""
     e = [_say(plain, act=other_act, neg=True, extra=None)]  # sleeping -> not running
     if not s["general"]:
@@ -681,18 +715,21 @@ def _hypotheses(r: random.Random, s: dict) -> dict[int, str]:
         n.append(_say(plain, act=feeling, neg=r.random() < 0.5, place=None, extra=None))
     c = [_say(plain, neg=True), _say(plain, act=other_act)]
     if s["why"]:
-        c += [_say(plain, act=s["why"], place=None, extra=None, neg=True), _say(s, act=other_act, place=None)]
+        c += [_say(plain, act=s["why"], place=None, extra=None, neg=True),
+              _say(s, act=other_act, place=None)]
     return {0: r.choice(e), 1: r.choice(n), 2: r.choice(c)}
 
 
-def _prop_hypotheses(r: random.Random, obj: str, a: str, b: str, x: str, y: str) -> tuple[str, dict[int, str]]:
+def _prop_hypotheses(r: random.Random, obj: str, a: str, b: str, x: str,
+                     y: str) -> tuple[str, dict[int, str]]:
     outdoors = obj in ("street", "road", "bus", "shop")
     where = r.choice(["near the station", "in the old town", ""] if outdoors else
                      ["in the kitchen", "in the hall", "near the door", ""])
     where = "" if obj in where else where
     said = r.random() < 0.5  # the premise may mention one unrelated property
     premise = f"The {x + ' ' if said else ''}{obj}{' ' + where if where else ''} is {a}."
-    entail = [f"The {obj} is not {b}.", f"The {obj} is {a}."] + ([f"The {obj} is {x}."] if said else [])
+    entail = [f"The {obj} is not {b}.", f"The {obj} is {a}."]
+    entail += [f"The {obj} is {x}."] if said else []
     unknown = [y] if said else [x, y]
     return premise, {0: r.choice(entail),
                      1: f"The {obj} is {'not ' if r.random() < 0.4 else ''}{r.choice(unknown)}.",
@@ -759,7 +796,8 @@ def _opinion(r: random.Random, nm: Names, polarity: int) -> str:
     if negate:
         return r.choice([f"{aspect} {be} not {adj}", f"{aspect} {be} n't {adj}",
                          f"{aspect} {be} never {adj}", f"{aspect} {be} hardly {adj}",
-                         f"there is nothing {adj} about {aspect}", f"it 's not a {adj} {r.choice(KINDS)}"])
+                         f"there is nothing {adj} about {aspect}",
+                         f"it 's not a {adj} {r.choice(KINDS)}"])
     very = r.choice(["", "", "very ", "rather ", "truly ", "quite "])
     return r.choice([f"{aspect} {be} {very}{adj}", f"it 's {article(adj)} {adj} {r.choice(KINDS)}",
                      f"{article(adj)} {adj} , {adj2} {r.choice(KINDS)}",
@@ -790,8 +828,9 @@ def sst2(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
             good, bad = r.choice(POSITIVE), r.choice(NEGATIVE)
             first, last = (bad, good) if label else (good, bad)
             aspect, plural = r.choice(ASPECTS)
-            text = r.choice([f"{aspect} {'are' if plural else 'is'} {first} at first but {last} by the end",
-                             f"{aspect} {'start' if plural else 'starts'} {first} but {'end' if plural else 'ends'} {last}"])
+            be, start, end = ("are", "start", "end") if plural else ("is", "starts", "ends")
+            text = r.choice([f"{aspect} {be} {first} at first but {last} by the end",
+                             f"{aspect} {start} {first} but {end} {last}"])
         text = fix_articles(text) + " . "
         if text in nm.taken:
             continue
@@ -906,90 +945,133 @@ def qa_srl(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
 
 
 # -- qa_zre ------------------------------------------------------------------------------------
+# One relation per block: "name; subject kind; object kind", its two question templates, its two
+# statements ({s} subject, {o} object; {year} {job} {p} {poss} {child} {sib} are filled in).
+RELATION_TABLE = """
+place of birth; person; place
+    Where was XXX born? | In which town was XXX born?
+    {s} was born in {o}. | {s} was born in the town of {o}.
+date of birth; person; year
+    When was XXX born? | In what year was XXX born?
+    {s} was born in {o}. | {s} was born in the year {o}.
+place of death; person; place
+    Where did XXX die? | In which town did XXX die?
+    {s} died in {o}. | {s} later moved to {o}, where {p} died.
+father; person; person
+    Who is XXX's father? | Who was the father of XXX?
+    {s} is the {child} of {o}, a {job}. | {o}, the father of {s}, was a {job}.
+mother; person; person
+    Who is XXX's mother? | Who was the mother of XXX?
+    {s}'s mother, {o}, was a {job}. | {s} was raised by {poss} mother, {o}.
+spouse; person; person
+    Who is XXX married to? | Who is the spouse of XXX?
+    {s} married {o} in {year}. | {s} is married to {o}.
+employer; person; company
+    Who does XXX work for? | Which company employs XXX?
+    {s} works for {o}. | {s} took a job at {o} in {year}.
+educated at; person; university
+    Where did XXX study? | Which university did XXX attend?
+    {s} studied at the {o}. | {s} graduated from the {o} in {year}.
+occupation; person; job
+    What is XXX's job? | What does XXX do for a living?
+    {s} works as a {o}. | {s} is a {o} by trade.
+country of citizenship; person; country
+    What country is XXX a citizen of? | Which country's passport does XXX hold?
+    {s} is a citizen of {o}. | {s} holds a passport from {o}.
+sibling; person; person
+    Who is XXX's sibling? | Who is the brother or sister of XXX?
+    {s} has a {sib} named {o}. | {s} grew up with {poss} {sib} {o}.
+instrument; musician; instrument
+    What instrument does XXX play? | Which instrument is played by XXX?
+    {s} plays the {o}. | {s} is known for playing the {o}.
+member of; musician; band
+    Which band is XXX a member of? | What group does XXX belong to?
+    {s} is a member of the band {o}. | {s} joined the band {o} in {year}.
+member of sports team; athlete; team
+    Which team does XXX play for? | What team is XXX a member of?
+    {s} plays for {o}. | {s} joined {o} in {year}.
+position played on team / speciality; athlete; position
+    What position does XXX play? | In which position does XXX play?
+    {s} plays as a {o}. | {s} usually plays as a {o}.
+founded by; company; person
+    Who founded XXX? | Who is the founder of XXX?
+    {s} was founded by {o}. | {o} started {s} in a small office.
+inception; company; year
+    When was XXX founded? | In what year was XXX established?
+    {s} was founded in {o}. | {s} has existed since {o}.
+headquarters location; company; place
+    Where is XXX based? | Where are the headquarters of XXX?
+    {s} has its headquarters in {o}. | {s} is based in {o}.
+industry; company; industry
+    What industry is XXX in? | In which industry does XXX work?
+    {s} is a company in the {o} industry. | {s} works in the {o} business.
+chief executive officer; company; person
+    Who is the chief executive of XXX? | Who runs XXX?
+    {o} is the chief executive of {s}. | {s} is led by {o}.
+country; city; country
+    Which country is XXX in? | In what country is XXX located?
+    {s} is a town in {o}. | {s} lies in the north of {o}.
+located next to body of water; city; river
+    Which river does XXX lie on? | What river flows through XXX?
+    {s} lies on the {o}. | The {o} flows through {s}.
+population; city; count
+    How many people live in XXX? | What is the population of XXX?
+    {s} has a population of {o}. | About {o} people live in {s}.
+head of government; city; person
+    Who is the mayor of XXX? | Who governs XXX?
+    The mayor of {s} is {o}. | {o} was elected mayor of {s} in {year}.
+author; book; person
+    Who wrote XXX? | Who is the author of XXX?
+    {s} is a novel by {o}. | {s} was written by {o}.
+publication date; book; year
+    When was XXX published? | In what year did XXX come out?
+    {s} was published in {o}. | {s} first came out in {o}.
+genre; book; genre
+    What genre is XXX? | What kind of book is XXX?
+    {s} is a {o} novel. | {s} is usually described as {o}.
+publisher; book; press
+    Who published XXX? | Which company published XXX?
+    {s} was published by {o}. | {o} printed the first edition of {s}.
+capital; country; place
+    What is the capital of XXX? | Which city is the capital of XXX?
+    The capital of {s} is {o}. | {o} is the capital of {s}.
+currency; country; currency
+    What currency does XXX use? | What is the currency of XXX?
+    {s} uses the {o} as its currency. | People in {s} pay with the {o}.
+official language; country; language
+    What language is spoken in XXX? | What is the official language of XXX?
+    The official language of {s} is {o}. | Most people in {s} speak {o}.
+"""
 # relation -> (subject kind, question templates, statements, object kind)
-RELATIONS = {
-    "place of birth": ("person", ["Where was XXX born?", "In which town was XXX born?"],
-                       ["{s} was born in {o}.", "{s} was born in the town of {o}."], "place"),
-    "date of birth": ("person", ["When was XXX born?", "In what year was XXX born?"],
-                      ["{s} was born in {o}.", "{s} was born in the year {o}."], "year"),
-    "place of death": ("person", ["Where did XXX die?", "In which town did XXX die?"],
-                       ["{s} died in {o}.", "{s} later moved to {o}, where {p} died."], "place"),
-    "father": ("person", ["Who is XXX's father?", "Who was the father of XXX?"],
-               ["{s} is the {child} of {o}, a {job}.", "{o}, the father of {s}, was a {job}."], "person"),
-    "mother": ("person", ["Who is XXX's mother?", "Who was the mother of XXX?"],
-               ["{s}'s mother, {o}, was a {job}.", "{s} was raised by {poss} mother, {o}."], "person"),
-    "spouse": ("person", ["Who is XXX married to?", "Who is the spouse of XXX?"],
-               ["{s} married {o} in {year}.", "{s} is married to {o}."], "person"),
-    "employer": ("person", ["Who does XXX work for?", "Which company employs XXX?"],
-                 ["{s} works for {o}.", "{s} took a job at {o} in {year}."], "company"),
-    "educated at": ("person", ["Where did XXX study?", "Which university did XXX attend?"],
-                    ["{s} studied at the {o}.", "{s} graduated from the {o} in {year}."], "university"),
-    "occupation": ("person", ["What is XXX's job?", "What does XXX do for a living?"],
-                   ["{s} works as a {o}.", "{s} is a {o} by trade."], "job"),
-    "country of citizenship": ("person", ["What country is XXX a citizen of?", "Which country's passport does XXX hold?"],
-                               ["{s} is a citizen of {o}.", "{s} holds a passport from {o}."], "country"),
-    "sibling": ("person", ["Who is XXX's sibling?", "Who is the brother or sister of XXX?"],
-                ["{s} has a {sib} named {o}.", "{s} grew up with {poss} {sib} {o}."], "person"),
-    "instrument": ("musician", ["What instrument does XXX play?", "Which instrument is played by XXX?"],
-                   ["{s} plays the {o}.", "{s} is known for playing the {o}."], "instrument"),
-    "member of": ("musician", ["Which band is XXX a member of?", "What group does XXX belong to?"],
-                  ["{s} is a member of the band {o}.", "{s} joined the band {o} in {year}."], "band"),
-    "member of sports team": ("athlete", ["Which team does XXX play for?", "What team is XXX a member of?"],
-                              ["{s} plays for {o}.", "{s} joined {o} in {year}."], "team"),
-    "position played on team / speciality": ("athlete", ["What position does XXX play?", "In which position does XXX play?"],
-                                             ["{s} plays as a {o}.", "{s} usually plays as a {o}."], "position"),
-    "founded by": ("company", ["Who founded XXX?", "Who is the founder of XXX?"],
-                   ["{s} was founded by {o}.", "{o} started {s} in a small office."], "person"),
-    "inception": ("company", ["When was XXX founded?", "In what year was XXX established?"],
-                  ["{s} was founded in {o}.", "{s} has existed since {o}."], "year"),
-    "headquarters location": ("company", ["Where is XXX based?", "Where are the headquarters of XXX?"],
-                              ["{s} has its headquarters in {o}.", "{s} is based in {o}."], "place"),
-    "industry": ("company", ["What industry is XXX in?", "In which industry does XXX work?"],
-                 ["{s} is a company in the {o} industry.", "{s} works in the {o} business."], "industry"),
-    "chief executive officer": ("company", ["Who is the chief executive of XXX?", "Who runs XXX?"],
-                                ["{o} is the chief executive of {s}.", "{s} is led by {o}."], "person"),
-    "country": ("city", ["Which country is XXX in?", "In what country is XXX located?"],
-                ["{s} is a town in {o}.", "{s} lies in the north of {o}."], "country"),
-    "located next to body of water": ("city", ["Which river does XXX lie on?", "What river flows through XXX?"],
-                                      ["{s} lies on the {o}.", "The {o} flows through {s}."], "river"),
-    "population": ("city", ["How many people live in XXX?", "What is the population of XXX?"],
-                   ["{s} has a population of {o}.", "About {o} people live in {s}."], "count"),
-    "head of government": ("city", ["Who is the mayor of XXX?", "Who governs XXX?"],
-                           ["The mayor of {s} is {o}.", "{o} was elected mayor of {s} in {year}."], "person"),
-    "author": ("book", ["Who wrote XXX?", "Who is the author of XXX?"],
-               ["{s} is a novel by {o}.", "{s} was written by {o}."], "person"),
-    "publication date": ("book", ["When was XXX published?", "In what year did XXX come out?"],
-                         ["{s} was published in {o}.", "{s} first came out in {o}."], "year"),
-    "genre": ("book", ["What genre is XXX?", "What kind of book is XXX?"],
-              ["{s} is a {o} novel.", "{s} is usually described as {o}."], "genre"),
-    "publisher": ("book", ["Who published XXX?", "Which company published XXX?"],
-                  ["{s} was published by {o}.", "{o} printed the first edition of {s}."], "press"),
-    "capital": ("country", ["What is the capital of XXX?", "Which city is the capital of XXX?"],
-                ["The capital of {s} is {o}.", "{o} is the capital of {s}."], "place"),
-    "currency": ("country", ["What currency does XXX use?", "What is the currency of XXX?"],
-                 ["{s} uses the {o} as its currency.", "People in {s} pay with the {o}."], "currency"),
-    "official language": ("country", ["What language is spoken in XXX?", "What is the official language of XXX?"],
-                          ["The official language of {s} is {o}.", "Most people in {s} speak {o}."], "language"),
-}
+_blocks = RELATION_TABLE.strip().splitlines()
+RELATIONS = {head.split("; ")[0]: (head.split("; ")[1], qs.strip().split(" | "),
+                                   says.strip().split(" | "), head.split("; ")[2])
+             for head, qs, says in zip(_blocks[::3], _blocks[1::3], _blocks[2::3])}
 # Held out of training entirely (questions and statements): validation is zero-shot.
 ZRE_UNSEEN = ["place of death", "mother", "instrument", "inception", "headquarters location",
               "publisher", "currency"]
-ZRE_POOLS = {"person": ["person"], "musician": ["person", "musician"], "athlete": ["person", "athlete"],
+ZRE_POOLS = {"person": ["person"], "musician": ["person", "musician"],
+             "athlete": ["person", "athlete"],
              "company": ["company"], "city": ["city"], "book": ["book"], "country": ["country"]}
 
 
 def _zre_object(kind: str, r: random.Random, nm: Names) -> str:
     simple = {"year": lambda: str(r.randint(1900, 2015)), "job": lambda: r.choice(JOBS),
               "count": lambda: number(r.randint(2, 900) * 100),
-              "instrument": lambda: r.choice(["piano", "violin", "guitar", "drums", "flute", "cello", "trumpet", "harp"]),
-              "position": lambda: r.choice(["goalkeeper", "defender", "midfielder", "forward", "winger"]),
-              "industry": lambda: r.choice(["steel", "software", "shipping", "food", "textile", "energy", "banking"]),
-              "genre": lambda: r.choice(["mystery", "fantasy", "science fiction", "romance", "horror", "adventure"])}
+              "instrument": lambda: r.choice(["piano", "violin", "guitar", "drums", "flute",
+                                              "cello", "trumpet", "harp"]),
+              "position": lambda: r.choice(["goalkeeper", "defender", "midfielder", "forward",
+                                            "winger"]),
+              "industry": lambda: r.choice(["steel", "software", "shipping", "food", "textile",
+                                            "energy", "banking"]),
+              "genre": lambda: r.choice(["mystery", "fantasy", "science fiction", "romance",
+                                         "horror", "adventure"])}
     if kind in simple:
         return simple[kind]()
     return {"place": nm.place, "person": nm.person, "company": nm.company, "team": nm.team,
             "university": lambda: f"University of {nm.place()}",
-            "country": lambda: nm.fresh(lambda: nm.word(2, 2) + r.choice(["ia", "land", "stan", "a"])),
+            "country": lambda: nm.fresh(lambda: nm.word(2, 2) + r.choice(["ia", "land", "stan",
+                                                                          "a"])),
             "band": lambda: nm.fresh(lambda: f"The {nm.word(2, 2)}s"),
             "river": lambda: f"{nm.word(2, 2)} River", "press": lambda: f"{nm.word(2, 2)} Press",
             "currency": lambda: f"{nm.word(2, 2).lower()} {r.choice(['dollar', 'mark', 'crown'])}",
@@ -1006,7 +1088,8 @@ def _zre_subject(kind: str, r: random.Random, nm: Names) -> str:
 def _zre_statement(rel: str, subject: str, obj: str, r: random.Random, he: bool) -> str:
     return fix_articles(r.choice(RELATIONS[rel][2]).format(
         s=subject, o=obj, year=r.randint(1950, 2015), job=r.choice(JOBS), p="he" if he else "she",
-        poss="his" if he else "her", child="son" if he else "daughter", sib=r.choice(["brother", "sister"])))
+        poss="his" if he else "her", child="son" if he else "daughter",
+        sib=r.choice(["brother", "sister"])))
 
 
 def qa_zre(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
@@ -1032,11 +1115,13 @@ def qa_zre(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
         others = r.sample(pool, r.randint(0 if answerable else 1, min(2, len(pool))))
         obj = _zre_object(RELATIONS[rel][3], r, nm)
         he = r.random() < 0.5
-        sentences = [_zre_statement(x, subject, _zre_object(RELATIONS[x][3], r, nm), r, he) for x in others]
+        sentences = [_zre_statement(x, subject, _zre_object(RELATIONS[x][3], r, nm), r, he)
+                     for x in others]
         if answerable:
             sentences.append(_zre_statement(rel, subject, obj, r, he))
         if r.random() < 0.3:  # the asked relation, but of somebody else
-            sentences.append(_zre_statement(rel, _zre_subject(kind, r, nm), _zre_object(RELATIONS[rel][3], r, nm),
+            someone = _zre_subject(kind, r, nm)
+            sentences.append(_zre_statement(rel, someone, _zre_object(RELATIONS[rel][3], r, nm),
                                             r, r.random() < 0.5))
         r.shuffle(sentences)
         rows.append({"relation": rel, "question": r.choice(RELATIONS[rel][1]), "subject": subject,
@@ -1068,13 +1153,15 @@ def _value_words(r: random.Random, slot: str, value: str) -> str:
             return r.choice(["in the centre", "in the city centre", "in the center of town"])
         return r.choice([f"in the {value}", f"in the {value} part of town", f"on the {value} side"])
     if slot == "price range":
-        return r.choice({"cheap": ["cheap", "inexpensive"], "moderate": ["moderately priced", "mid priced"],
+        return r.choice({"cheap": ["cheap", "inexpensive"],
+                         "moderate": ["moderately priced", "mid priced"],
                          "expensive": ["expensive", "upscale"]}[value])
     return f"{value} food"
 
 
 def _first_request(r: random.Random, said: dict[str, str]) -> str:
-    opener = r.choice(["I'm looking for", "I want", "I need", "Can you find me", "Hello, I am looking for"])
+    opener = r.choice(["I'm looking for", "I want", "I need", "Can you find me",
+                       "Hello, I am looking for"])
     price = _value_words(r, "price range", said["price range"]) if "price range" in said else ""
     text = f"{opener} {article(price or 'r')} {price + ' ' if price else ''}restaurant"
     if "food" in said:
@@ -1086,16 +1173,20 @@ def _first_request(r: random.Random, said: dict[str, str]) -> str:
 
 def _answer(r: random.Random, slot: str, value: str) -> str:
     if value == "dontcare":
-        return r.choice(["I don't care.", "It doesn't matter.", "Any is fine.", "I have no preference."])
+        return r.choice(["I don't care.", "It doesn't matter.", "Any is fine.",
+                         "I have no preference."])
     if slot == "food":
-        return r.choice([f"{cap(value)} food, please.", f"I'd like {value} food.", f"{cap(value)}."])
+        return r.choice([f"{cap(value)} food, please.", f"I'd like {value} food.",
+                         f"{cap(value)}."])
     words = _value_words(r, slot, value)
     if slot == "area":
-        return r.choice([f"{cap(words)}, please.", f"Somewhere {words}.", f"I want something {words}."])
+        return r.choice([f"{cap(words)}, please.", f"Somewhere {words}.",
+                         f"I want something {words}."])
     return r.choice([f"Something {words}, please.", f"{cap(words)}.", f"I want something {words}."])
 
 
-def _turn(idx: int, system: str, acts: list, user: str, label: list, state: dict, requests: list) -> dict:
+def _turn(idx: int, system: str, acts: list, user: str, label: list, state: dict,
+          requests: list) -> dict:
     belief = [{"slots": [["slot", x]], "act": "request"} for x in requests]
     belief += [{"slots": [[s, state[s]]], "act": "inform"} for s in WOZ_SLOTS if s in state]
     return {"turn_label": label + [["request", x] for x in requests], "asr": [[user]],
@@ -1109,7 +1200,8 @@ def _dialogue(r: random.Random, nm: Names) -> list[dict]:
     first = r.sample(WOZ_SLOTS, r.choice([1, 1, 2, 2, 3]))
     said = {s: goal[s] for s in WOZ_SLOTS if s in first}
     if list(said) == ["food"] and r.random() < 0.4:
-        user = r.choice([f"Are there any {said['food']} restaurants in town?", f"I want {said['food']} food."])
+        user = r.choice([f"Are there any {said['food']} restaurants in town?",
+                         f"I want {said['food']} food."])
     else:
         user = _first_request(r, said)
     state.update(said)
@@ -1119,29 +1211,40 @@ def _dialogue(r: random.Random, nm: Names) -> list[dict]:
         state[slot] = value
         turns.append(_turn(len(turns), r.choice(ASK[slot]), [[slot]], _answer(r, slot, value),
                            [[slot, value]], state, []))
-    if state.get("food", "dontcare") != "dontcare" and r.random() < 0.35:  # no match: change of mind
+    # no match: the user changes the food
+    if state.get("food", "dontcare") != "dontcare" and r.random() < 0.35:
         old, new = state["food"], r.choice([f for f in FOODS if f != state["food"]])
-        system = f"I'm sorry, there are no {old} restaurants{' ' + _value_words(r, 'area', state['area']) if state.get('area', 'dontcare') != 'dontcare' else ''}. Would you like a different type of food?"
+        where = ""
+        if state.get("area", "dontcare") != "dontcare":
+            where = " " + _value_words(r, "area", state["area"])
+        system = (f"I'm sorry, there are no {old} restaurants{where}. Would you like a different "
+                  "type of food?")
         state["food"] = new
         user = r.choice([f"How about {new} food?", f"What about {new} food then?",
                          f"Okay, then {new} food, please.", f"Then I'd like {new} food."])
         turns.append(_turn(len(turns), system, [["food"]], user, [["food", new]], state, []))
-    name = nm.fresh(lambda: f"{nm.word(2, 2)} {r.choice(['Kitchen', 'House', 'Garden', 'Grill', 'Palace', 'Table'])}")
+    kinds = ["Kitchen", "House", "Garden", "Grill", "Palace", "Table"]
+    name = nm.fresh(lambda: f"{nm.word(2, 2)} {r.choice(kinds)}")
     desc = [state[s] if state.get(s, "dontcare") != "dontcare" else d for s, d in
-            (("price range", r.choice(PRICES)), ("food", r.choice(FOODS)), ("area", r.choice(AREAS)))]
+            (("price range", r.choice(PRICES)), ("food", r.choice(FOODS)),
+             ("area", r.choice(AREAS)))]
     offer = f"{name} is {article(desc[0])} {desc[0]} {desc[1]} restaurant in the {desc[2]} of town."
-    options = ["phone", "address", "postcode"] + [s for s in WOZ_SLOTS if state.get(s, "dontcare") == "dontcare"]
+    options = ["phone", "address", "postcode"]
+    options += [s for s in WOZ_SLOTS if state.get(s, "dontcare") == "dontcare"]
     wanted = r.sample(options, r.randint(1, min(3, len(options))))
     words = [r.choice(REQUEST_WORDS[x]) for x in wanted]
     listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-    user = f"{r.choice(['Can I have', 'Could I get', 'What is', 'May I have'])} the {listed}{r.choice(['', ', please'])}?"
+    ask = r.choice(["Can I have", "Could I get", "What is", "May I have"])
+    user = f"{ask} the {listed}{r.choice(['', ', please'])}?"
     turns.append(_turn(len(turns), offer, [], user, [], state, wanted))
     facts = {"phone": f"The phone number is 01223 {r.randint(100000, 999999)}.",
              "address": f"They are at {r.randint(1, 99)} {nm.word(2, 2)} Road.",
-             "postcode": f"The postcode is C.B {r.randint(1, 5)}, {r.randint(1, 9)} {r.choice('ABDEFHJLNPQRTU')}.{r.choice('ABDEFHJLNPQRTU')}.",
+             "postcode": f"The postcode is C.B {r.randint(1, 5)}, {r.randint(1, 9)} "
+                         f"{r.choice('ABDEFHJLNPQRTU')}.{r.choice('ABDEFHJLNPQRTU')}.",
              "area": f"It is in the {desc[2]} of town.", "price range": f"It is {desc[0]}.",
              "food": f"They serve {desc[1]} food."}
-    bye = r.choice(["Thank you, goodbye.", "Thanks, that's all.", "Great, thank you!", "Thank you very much."])
+    bye = r.choice(["Thank you, goodbye.", "Thanks, that's all.", "Great, thank you!",
+                    "Thank you very much."])
     turns.append(_turn(len(turns), " ".join(facts[x] for x in wanted), [], bye, [], state, []))
     return turns
 
@@ -1160,28 +1263,47 @@ def woz(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
 # -- wikisql -----------------------------------------------------------------------------------
 AGG_OPS = ["", "MAX", "MIN", "COUNT", "SUM", "AVG"]
 COND_OPS = ["=", ">", "<", "OP"]
-# topic -> (page title pattern, section title, columns (header, type, value kind)); first is the key
-TABLES = {
-    "players": ("{year} {place} League season", "Squad", [("Player", "text", "person"), ("Team", "text", "team"),
-                ("Position", "text", "position"), ("Goals", "real", (0, 30)), ("Age", "real", (18, 38)),
-                ("Caps", "real", (1, 90))]),
-    "towns": ("List of towns in {country}", "Towns", [("Town", "text", "place"), ("Region", "text", "place"),
-              ("Population", "real", (1000, 90000)), ("Mayor", "text", "person"), ("Founded", "real", (1200, 1990))]),
-    "films": ("{person} filmography", "Films", [("Title", "text", "title"), ("Director", "text", "person"),
-              ("Year", "real", (1960, 2020)), ("Genre", "text", "genre"), ("Rating", "real", (10, 99))]),
-    "elections": ("{year} {country} general election", "Results", [("District", "text", "place"),
-                  ("Incumbent", "text", "person"), ("Party", "text", "party"), ("First elected", "real", (1960, 2010)),
-                  ("Votes", "real", (1000, 60000))]),
-    "races": ("{year} {place} Grand Prix", "Classification", [("Driver", "text", "person"),
-              ("Constructor", "text", "company"), ("Laps", "real", (20, 70)), ("Grid", "real", (1, 24)),
-              ("Points", "real", (0, 25))]),
-    "songs": ("{person} discography", "Singles", [("Song", "text", "title"), ("Album", "text", "title"),
-              ("Year", "real", (1970, 2020)), ("Peak position", "real", (1, 40)), ("Weeks on chart", "real", (1, 30))]),
-    "schools": ("List of schools in {place}", "Schools", [("School", "text", "school"), ("Location", "text", "place"),
-                ("Enrollment", "real", (200, 3000)), ("Founded", "real", (1850, 2010)), ("Mascot", "text", "mascot")]),
-    "episodes": ("List of {title} episodes", "Season {k}", [("Title", "text", "title"), ("Directed by", "text", "person"),
-                 ("Written by", "text", "person"), ("Viewers", "real", (100, 900)), ("No. in season", "real", (1, 24))]),
-}
+# One table kind per block: "topic | page title | section title", then its columns as
+# "header: type kind" ("real lo-hi" draws a number); the first column is the table's key.
+TABLE_KINDS = """
+players | {year} {place} League season | Squad
+    Player: text person; Team: text team; Position: text position
+    Goals: real 0-30; Age: real 18-38; Caps: real 1-90
+towns | List of towns in {country} | Towns
+    Town: text place; Region: text place; Population: real 1000-90000
+    Mayor: text person; Founded: real 1200-1990
+films | {person} filmography | Films
+    Title: text title; Director: text person; Year: real 1960-2020
+    Genre: text genre; Rating: real 10-99
+elections | {year} {country} general election | Results
+    District: text place; Incumbent: text person; Party: text party
+    First elected: real 1960-2010; Votes: real 1000-60000
+races | {year} {place} Grand Prix | Classification
+    Driver: text person; Constructor: text company; Laps: real 20-70
+    Grid: real 1-24; Points: real 0-25
+songs | {person} discography | Singles
+    Song: text title; Album: text title; Year: real 1970-2020
+    Peak position: real 1-40; Weeks on chart: real 1-30
+schools | List of schools in {place} | Schools
+    School: text school; Location: text place; Enrollment: real 200-3000
+    Founded: real 1850-2010; Mascot: text mascot
+episodes | List of {title} episodes | Season {k}
+    Title: text title; Directed by: text person; Written by: text person
+    Viewers: real 100-900; No. in season: real 1-24
+"""
+
+
+def _column(spec: str) -> tuple:
+    header, kind = spec.split(": ")
+    kind, what = kind.split(" ")
+    return (header, kind, tuple(map(int, what.split("-"))) if kind == "real" else what)
+
+
+# topic -> (page title pattern, section title, columns (header, type, value kind))
+_kinds = TABLE_KINDS.strip().splitlines()
+TABLES = {head.split(" | ")[0]: (head.split(" | ")[1], head.split(" | ")[2],
+                                 [_column(c) for c in f"{one.strip()}; {two.strip()}".split("; ")])
+          for head, one, two in zip(_kinds[::3], _kinds[1::3], _kinds[2::3])}
 CATEGORIES = {"position": ["Goalkeeper", "Defender", "Midfielder", "Forward"],
               "genre": ["Drama", "Comedy", "Horror", "Western", "Thriller"],
               "party": ["Green", "Labour", "Liberal", "Farmers", "Reform"],
@@ -1193,8 +1315,10 @@ STARTS = {0: ["What is the {sel}", "Name the {sel}", "Which {sel} is listed", "T
           4: ["What is the sum of {sel}", "What is the total {sel}"],
           5: ["What is the average {sel}", "What is the mean {sel}"]}
 CONDS = {0: ["{col} is {val}", "the {col} is {val}"],
-         1: ["{col} is more than {val}", "{col} is greater than {val}", "the {col} is larger than {val}"],
-         2: ["{col} is less than {val}", "{col} is smaller than {val}", "the {col} is fewer than {val}"]}
+         1: ["{col} is more than {val}", "{col} is greater than {val}",
+             "the {col} is larger than {val}"],
+         2: ["{col} is less than {val}", "{col} is smaller than {val}",
+             "the {col} is fewer than {val}"]}
 
 
 def _cell(kind, r: random.Random, nm: Names) -> str:
@@ -1214,8 +1338,9 @@ def _table(r: random.Random, nm: Names) -> dict:
     rows = [[_cell(kind, r, nm) for _, _, kind in cols] for _ in range(r.randint(4, 6))]
     page_id, table_no = r.randint(10000, 9999999), r.randint(1, 9)
     return {"header": [c[0] for c in cols],
-            "page_title": page.format(year=r.randint(1990, 2020), place=nm.place(), person=nm.person(),
-                                      country=_zre_object("country", r, nm), title=nm.title(), k=r.randint(1, 9)),
+            "page_title": page.format(year=r.randint(1990, 2020), place=nm.place(),
+                                      person=nm.person(), country=_zre_object("country", r, nm),
+                                      title=nm.title(), k=r.randint(1, 9)),
             "page_id": str(page_id), "types": [c[1] for c in cols],
             "id": f"1-{page_id}-{table_no}", "section_title": section.format(k=r.randint(1, 9)),
             "caption": section.format(k=r.randint(1, 9)) if r.random() < 0.5 else "",
@@ -1234,8 +1359,10 @@ def _query(r: random.Random, table: dict) -> tuple[str, dict]:
     for col in r.sample(where, 1 if r.random() < 0.65 else min(2, len(where))):
         op = r.choice([0, 1, 2]) if types[col] == "real" else 0
         conds.append((col, op, row[col]))
-    question = r.choice(STARTS[agg]).format(sel=header[sel]) + " " + r.choice(["when", "where", "if"]) + " "
-    question += " and ".join(r.choice(CONDS[op]).format(col=header[c], val=v) for c, op, v in conds) + "?"
+    question = r.choice(STARTS[agg]).format(sel=header[sel])
+    question += " " + r.choice(["when", "where", "if"]) + " "
+    question += " and ".join(r.choice(CONDS[op]).format(col=header[c], val=v)
+                             for c, op, v in conds) + "?"
     readable = f"SELECT {AGG_OPS[agg]} {header[sel]} FROM table WHERE " + " AND ".join(
         f"{header[c]} {COND_OPS[op]} {v}" for c, op, v in conds)
     return question, {"human_readable": " ".join(readable.split()), "sel": sel, "agg": agg,
@@ -1258,39 +1385,72 @@ def wikisql(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
         table = _table(r, nm)
         for _ in range(r.randint(2, 4)):
             question, sql = _query(r, table)
-            rows.append({"phase": r.choice([1, 2]), "question": question, "table": table, "sql": sql})
+            rows.append({"phase": r.choice([1, 2]), "question": question, "table": table,
+                         "sql": sql})
     return rows[:n]
 
 
 # -- wsc ---------------------------------------------------------------------------------------
-# (sentence with {A} {B} {pron} {twin}, twin that points to A, twin that points to B, A pool, B pool)
-OBJECT_SCHEMAS = [
-    ("{A} doesn't fit into {B} because {pron} is too {twin}.", ["big", "large"], ["small", "tiny"],
-     ["trophy", "ball", "helmet", "book", "lamp", "guitar", "vase", "blanket", "pillow", "camera", "kettle", "jacket"],
-     ["suitcase", "box", "bag", "drawer", "backpack", "basket", "case", "cupboard"]),
-    ("{A} couldn't fit through {B} because {pron} was too {twin}.", ["wide", "big"], ["narrow", "small"],
-     ["sofa", "piano", "table", "wardrobe", "bed", "fridge", "desk", "cabinet"],
-     ["door", "gate", "doorway", "hallway", "window", "tunnel", "opening"]),
-    ("{A} could not cut {B} because {pron} was too {twin}.", ["blunt", "dull"], ["thick", "hard"],
-     ["knife", "saw", "axe", "blade", "machine"], ["bread", "log", "rope", "cheese", "branch", "plank", "pipe"]),
-    ("{A} ran away from {B} because {pron} was {twin}.", ["scared", "frightened"], ["angry", "dangerous"],
-     ["mouse", "rabbit", "squirrel", "kitten", "bird", "lamb", "duck"], ["dog", "wolf", "bear", "fox", "bull", "goose", "snake"]),
-    ("{A} couldn't lift {B} because {pron} was too {twin}.", ["weak", "small"], ["heavy", "big"],
-     ["robot", "crane", "machine", "forklift", "truck"], ["box", "crate", "rock", "piano", "safe", "barrel", "statue"]),
-    ("{A} refused {B} a permit because {pron} {twin} violence.", ["feared", "disliked"], ["advocated", "wanted"],
-     ["city council", "town council", "police", "mayor's office", "school board"],
-     ["demonstrators", "protesters", "students", "fans", "workers", "farmers", "activists"]),
-]
-PERSON_SCHEMAS = [
-    ("{A} thanked {B} for the help {pron} had {twin}.", ["received", "gotten"], ["given", "offered"]),
-    ("{A} lent money to {B} because {pron} was {twin}.", ["rich", "generous"], ["poor", "broke"]),
-    ("{A} tried to call {B}, but {pron} wasn't {twin}.", ["successful", "lucky"], ["available", "home"]),
-    ("{A} beat {B} at {game} because {pron} played so {twin}.", ["well", "cleverly"], ["badly", "poorly"]),
-    ("{A} explained the rules to {B} because {pron} {twin} them.", ["knew", "understood"], ["had forgotten", "did not know"]),
-    ("{A} waited for {B} at the station because {pron} was {twin}.", ["early", "patient"], ["late", "delayed"]),
-    ("{A} visited {B} in the hospital because {pron} was {twin}.", ["worried", "caring"], ["sick", "injured"]),
-    ("{A} gave {B} a book because {pron} had {twin} it.", ["finished", "read"], ["asked for", "wanted"]),
-]
+# Schemas about things: the sentence ({A} {B} {pron} {twin}), then "twins that make the pronoun
+# A | twins that make it B", then the fillers for A and for B.
+OBJECT_TABLE = """
+{A} doesn't fit into {B} because {pron} is too {twin}.
+    big, large | small, tiny
+    trophy, ball, helmet, book, lamp, guitar, vase, blanket, pillow, camera, kettle, jacket
+    suitcase, box, bag, drawer, backpack, basket, case, cupboard
+{A} couldn't fit through {B} because {pron} was too {twin}.
+    wide, big | narrow, small
+    sofa, piano, table, wardrobe, bed, fridge, desk, cabinet
+    door, gate, doorway, hallway, window, tunnel, opening
+{A} could not cut {B} because {pron} was too {twin}.
+    blunt, dull | thick, hard
+    knife, saw, axe, blade, machine
+    bread, log, rope, cheese, branch, plank, pipe
+{A} ran away from {B} because {pron} was {twin}.
+    scared, frightened | angry, dangerous
+    mouse, rabbit, squirrel, kitten, bird, lamb, duck
+    dog, wolf, bear, fox, bull, goose, snake
+{A} couldn't lift {B} because {pron} was too {twin}.
+    weak, small | heavy, big
+    robot, crane, machine, forklift, truck
+    box, crate, rock, piano, safe, barrel, statue
+{A} refused {B} a permit because {pron} {twin} violence.
+    feared, disliked | advocated, wanted
+    city council, town council, police, mayor's office, school board
+    demonstrators, protesters, students, fans, workers, farmers, activists
+"""
+# Schemas about two people (invented names): the sentence, then the twins as above.
+PERSON_TABLE = """
+{A} thanked {B} for the help {pron} had {twin}.
+    received, gotten | given, offered
+{A} lent money to {B} because {pron} was {twin}.
+    rich, generous | poor, broke
+{A} tried to call {B}, but {pron} wasn't {twin}.
+    successful, lucky | available, home
+{A} beat {B} at {game} because {pron} played so {twin}.
+    well, cleverly | badly, poorly
+{A} explained the rules to {B} because {pron} {twin} them.
+    knew, understood | had forgotten, did not know
+{A} waited for {B} at the station because {pron} was {twin}.
+    early, patient | late, delayed
+{A} visited {B} in the hospital because {pron} was {twin}.
+    worried, caring | sick, injured
+{A} gave {B} a book because {pron} had {twin} it.
+    finished, read | asked for, wanted
+"""
+
+
+def _schemas(table: str, width: int) -> list[tuple]:
+    """(sentence, twins for A, twins for B[, fillers for A, fillers for B]) from a table."""
+    lines = [line.strip() for line in table.strip().splitlines()]
+    out = []
+    for i in range(0, len(lines), width):
+        to_a, to_b = (t.split(", ") for t in lines[i + 1].split(" | "))
+        out.append((lines[i], to_a, to_b, *(line.split(", ") for line in lines[i + 2:i + width])))
+    return out
+
+
+OBJECT_SCHEMAS, PERSON_SCHEMAS = _schemas(OBJECT_TABLE, 4), _schemas(PERSON_TABLE, 2)
 COLOURS = ["brown", "red", "blue", "green", "black", "white", "old", "new", "wooden", "grey"]
 
 
@@ -1361,8 +1521,10 @@ def write(out_dir: Path = ROOT, tasks: list[str] | None = None) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT, help="folder to write <task>/<split>.jsonl into")
-    parser.add_argument("--tasks", nargs="*", choices=TASKS, help="only these tasks (default: all ten)")
+    parser.add_argument("--out", type=Path, default=ROOT,
+                        help="folder to write <task>/<split>.jsonl into")
+    parser.add_argument("--tasks", nargs="*", choices=TASKS,
+                        help="only these tasks (default: all ten)")
     args = parser.parse_args(argv)
     for path in write(args.out, args.tasks):
         print(f"{path}  {sum(1 for _ in open(path, encoding='utf-8'))} rows")
