@@ -6,13 +6,16 @@ the majority-answer baseline per task.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from decaqa.mini_decathlon import SPLITS, TASKS, path
-from decaqa.mini_decathlon.generate import RELATIONS, ZRE_UNSEEN, write
+from decaqa.mini_decathlon.generate import (ACTS, ANIMALS, CONTRASTS, LOOKS, NEGATIVE, NEGATORS,
+                                            PEOPLE, POSITIVE, PROPS, RELATIONS, ZRE_UNSEEN, write)
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 # task -> the real sample's file (HF layout) holding the same schema
@@ -153,6 +156,106 @@ def test_labels_are_balanced(task, field, n):
     for split in SPLITS:
         counts = Counter(r[field] for r in rows(task, split))
         assert len(counts) == n and max(counts.values()) / sum(counts.values()) < 1 / n + 0.03
+
+
+def naive_bayes(train: list[tuple[str, int]], test: list[tuple[str, int]]) -> float:
+    """Accuracy on ``test`` of a multinomial naive Bayes over lower-cased words (add-one
+    smoothing) fitted on ``train``: the bag-of-words baseline."""
+    words = lambda text: re.findall(r"[a-z']+", text.lower())  # noqa: E731
+    prior, count = Counter(y for _, y in train), {y: Counter() for _, y in train}
+    for text, y in train:
+        count[y].update(words(text))
+    vocab = set().union(*count.values())
+    total = {y: sum(c.values()) for y, c in count.items()}
+
+    def score(text, y):
+        return math.log(prior[y]) + sum(math.log((count[y][w] + 1) / (total[y] + len(vocab)))
+                                        for w in words(text) if w in vocab)
+    return sum(max(prior, key=lambda y: score(text, y)) == label
+               for text, label in test) / len(test)
+
+
+def sst2_shape(sentence: str) -> str:
+    words = sentence.split()
+    if any(w in CONTRASTS for w in words):
+        return "contrast"
+    return "negation" if any(w in NEGATORS for w in words) else "direct"
+
+
+def test_sst2_is_mostly_direct_with_negation_and_contrast():
+    """~62% of reviews state their polarity in its own sentiment words, the rest negate words
+    of the other polarity or contrast two clauses; a bag of words gets the first part only."""
+    train = rows("sst2", "train")
+    shares = Counter(sst2_shape(r["sentence"]) for r in train)
+    assert 0.58 < shares["direct"] / len(train) < 0.67
+    assert 0.15 < shares["negation"] / len(train) < 0.23
+    assert 0.15 < shares["contrast"] / len(train) < 0.23
+    for r in train:
+        polar = [w for w in r["sentence"].split() if w in POSITIVE or w in NEGATIVE]
+        same = [(w in POSITIVE) == bool(r["label"]) for w in polar]
+        if sst2_shape(r["sentence"]) == "direct":
+            assert len(polar) >= 2 and all(same), r
+        elif sst2_shape(r["sentence"]) == "negation":
+            assert polar and not any(same), r
+    for word in POSITIVE + NEGATIVE:  # no sentiment word decides the label on its own
+        assert {r["label"] for r in train if word in r["sentence"].split()} == {0, 1}, word
+    bow = naive_bayes([(r["sentence"], r["label"]) for r in train],
+                      [(r["sentence"], r["label"]) for r in rows("sst2", "validation")])
+    assert 0.65 < bow < 0.85, bow  # 72% shipped; real SST-2's bag of words gets ~80%
+
+
+def test_multinli_hypothesis_alone_is_near_chance():
+    train, val = ([(r["hypothesis"], r["label"]) for r in rows("multinli", s)] for s in SPLITS)
+    assert naive_bayes(train, val) < 0.55 and naive_bayes(train, train) < 0.55
+
+
+# The rules of the multinli generator's docstring, from its lexicon.
+KIND = {**{w: "animal" for w in ANIMALS + ["animal"]}, **{w: "person" for w in PEOPLE}}
+KIND["someone"] = "person"
+OBJECTS = {p[0] for p in PROPS}
+EXCLUDE = {(a.split()[0], b.split()[0]) for acts in ACTS.values() for a in acts for b in acts
+           if a != b}
+EXCLUDE |= {pair for pairs in LOOKS.values() for a, b in pairs for pair in ((a, b), (b, a))}
+EXCLUDE |= {pair for _, a, b, *_ in PROPS for pair in ((a, b), (b, a))}
+
+
+def nli_rule(premise: str, hypothesis: str) -> int:
+    """Entailment (0), neutral (1) or contradiction (2), by comparing words only."""
+    def words(text):
+        return re.findall(r"[a-z]+", text.lower())
+
+    def subject(ws):  # the noun before "is": a kind word, a noun, an object or a name
+        ws = ws[:ws.index("is")]
+        return next((w for w in ws if w in KIND or w in OBJECTS), ws[-1])
+
+    def kind(w):
+        return KIND.get(w, None if w in OBJECTS else "person")  # else: a name
+
+    hyp = words(hypothesis)
+    head = subject(hyp)
+    sentences = [words(s) for s in re.split(r"(?<=\.) ", premise)]
+    # the premise sentence about the hypothesis' subject (by name, or by kind if either side
+    # names only the kind)
+    prem = next(p for p in sentences if subject(p) == head or (
+        {head, subject(p)} & {"animal", "someone"} and kind(head) == kind(subject(p))))
+    seen = set(prem)
+    if "not" in hyp:
+        w = hyp[hyp.index("not") + 1]
+        return 2 if w in seen else 0 if any((w, x) in EXCLUDE for x in seen) else 1
+    new = [w for w in hyp if w not in seen and w not in ("a", "an", "the", "he", "she", "it")
+           and not (w in ("animal", "someone") and kind(w) == kind(subject(prem)))]
+    if not new:
+        return 0
+    return 2 if any((w, x) in EXCLUDE for w in new for x in seen) else 1
+
+
+def test_multinli_labels_follow_word_rules():
+    for split in SPLITS:
+        rs = rows("multinli", split)
+        wrong = [r for r in rs if nli_rule(r["premise"], r["hypothesis"]) != r["label"]]
+        assert not wrong, wrong[:3]
+        two = sum(". " in r["premise"] for r in rs) / len(rs)  # two-scene premises
+        assert 0.15 < two < 0.3, two
 
 
 def _task(name):
