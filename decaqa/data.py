@@ -322,7 +322,7 @@ class TaskDataModule(pl.LightningDataModule):
         parts = self.tokenized["train"]
         names = list(parts)
         concat = datasets.concatenate_datasets([parts[n] for n in names]).select_columns(
-            ["input_ids", "labels"])
+            ["input_ids", "labels", "task"])
         offsets, start = {}, 0
         for n in names:
             offsets[n], start = start, start + len(parts[n])

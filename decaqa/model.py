@@ -89,7 +89,11 @@ class Seq2SeqQA(pl.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                          labels=batch["labels"])
-        self.log("train/loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].size(0))
+        size = batch["input_ids"].size(0)
+        self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
+        tasks = set(batch.get("task", []))
+        if len(tasks) == 1:  # the sampler's batches hold one task: a per-task loss curve
+            self.log(f"train/{tasks.pop()}/loss", out.loss, batch_size=size)
         return out.loss
 
     def configure_optimizers(self) -> dict[str, Any]:

@@ -136,21 +136,13 @@ class DecaqaCLI(LightningCLI):
         name = Path(str(configs[-1])).stem if configs else "default"
         return Path("runs") / name
 
-    def before_instantiate_classes(self) -> None:
-        """A corrupt or truncated checkpoint ends in one sentence, before any work starts."""
-        cfg = self.config.get(str(self.subcommand), self.config)
-        if cfg.get("ckpt_path") and cfg["ckpt_path"] not in ("last", "best", "hpc"):
-            from decaqa.qa import read_checkpoint
-
-            read_checkpoint(cfg["ckpt_path"])
-
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         run_dir = self._run_dir()
         cfg = self._get(self.config_init, "trainer", default={})
         callbacks = list(cfg.get("callbacks") or [])
         callbacks += [ModelCheckpoint(dirpath=run_dir / "checkpoints", monitor="val/decascore",
                                       mode="max", save_last=True, filename="best"),
-                      RichProgressBar(), RunArtifacts(run_dir)]
+                      RichProgressBar(refresh_rate=10), RunArtifacts(run_dir)]
         kwargs.setdefault("callbacks", callbacks)
         if cfg.get("logger") in (None, True):
             kwargs.setdefault("logger", [CSVLogger(run_dir, name="", version=""),
@@ -161,8 +153,20 @@ class DecaqaCLI(LightningCLI):
 
 def cli_main(args: list[str]) -> None:
     """`decaqa fit|validate|test ...`: Lightning's CLI over decaqa's model and data."""
+    check_ckpt_arg(args)
     argv, sys.argv = sys.argv, sys.argv[:1]  # args are given explicitly; don't read them twice
     try:
         DecaqaCLI(Seq2SeqQA, TaskDataModule, args=args, save_config_kwargs={"overwrite": True})
     finally:
         sys.argv = argv
+
+
+def check_ckpt_arg(args: list[str]) -> None:
+    """A corrupt or truncated --ckpt_path ends in one sentence, before Lightning reads it."""
+    from decaqa.qa import read_checkpoint
+
+    for i, arg in enumerate(args):
+        value = arg.split("=", 1)[1] if arg.startswith("--ckpt_path=") else (
+            args[i + 1] if arg == "--ckpt_path" and i + 1 < len(args) else None)
+        if value and value not in ("last", "best", "hpc", "registry", "null"):
+            read_checkpoint(value)
