@@ -69,8 +69,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Print the model's answer alone on stdout (so scripts can capture it)."""
-    from decaqa.qa import load
+    from decaqa.qa import check_pairs, load
 
+    check_pairs([(args.question, args.context)])  # before the model loads: fail fast
     print(load(args.model).ask(args.question, args.context))
     return 0
 

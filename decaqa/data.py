@@ -221,6 +221,7 @@ class TaskDataModule(pl.LightningDataModule):
                  train_limit: int | None = None,
                  num_workers: int = 0, seed: int = 0):
         super().__init__()
+        datasets.disable_progress_bars()  # the per-task report below says what happened
         self.task_names = list(tasks or MINI_DECATHLON_TASKS)
         self.eval_task_names = list(eval_tasks or self.task_names)
         self.tasks_dir = list(tasks_dir or [])
@@ -316,6 +317,27 @@ class TaskDataModule(pl.LightningDataModule):
                 self.report[name][split].update(
                     source_truncated=int(sum(ds["source_truncated"])),
                     target_truncated=int(sum(ds["target_truncated"])))
+        self.print_report()
+
+    def print_report(self) -> None:
+        """Say per task what was read, skipped and truncated: nothing vanishes silently."""
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        for name, splits in self.report.items():
+            parts = []
+            for split, r in splits.items():
+                text = f"{split} {r['examples']} examples from {r['rows']} rows"
+                if r.get("skipped"):
+                    text += f", {r['skipped']} rows skipped by the converter"
+                if r.get("source_truncated"):
+                    text += (f", [yellow]{r['source_truncated']} inputs truncated to "
+                             f"{self.max_source_tokens} tokens[/yellow]")
+                if r.get("target_truncated"):
+                    text += (f", [yellow]{r['target_truncated']} answers truncated to "
+                             f"{self.max_target_tokens} tokens[/yellow]")
+                parts.append(text)
+            console.print(f"[bold]{name}[/bold]: " + "; ".join(parts))
 
     # -- loaders ---------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:

@@ -45,12 +45,7 @@ class QA:
 
     def ask_batch(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
         """Answer many (question, context) pairs, batched by length; order is kept."""
-        for i, (question, context) in enumerate(pairs):
-            if not isinstance(question, str) or not question.strip():
-                raise TaskError(f"Question {i} is empty; ask a question in words.")
-            if not isinstance(context, str) or not context.strip():
-                raise TaskError(f"The context of question {i} is empty; give the text the "
-                                "question is about.")
+        check_pairs(pairs)
         texts = [format_input(q, c, self.input_format) for q, c in pairs]
         ids = self.tokenizer(texts)["input_ids"]
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
@@ -91,11 +86,24 @@ class QA:
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
 
+def check_pairs(pairs: Sequence[tuple[str, str]]) -> None:
+    """An empty question or context is a user error, said in one sentence."""
+    for i, (question, context) in enumerate(pairs):
+        if not isinstance(question, str) or not question.strip():
+            raise TaskError(f"Question {i} is empty; ask a question in words.")
+        if not isinstance(context, str) or not context.strip():
+            raise TaskError(f"The context of question {i} is empty; give the text the "
+                            "question is about.")
+
+
 def load(path: str | Path, device: str | None = None) -> QA:
     """Load a decaqa export folder (runs/<name>/model), any HF seq2seq model, or a .ckpt."""
     from decaqa.model import load_pretrained
     from decaqa.tokenizer import load_tokenizer
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # keep stdout/stderr to the answer and real messages
     path = Path(path)
     if path.suffix == ".ckpt":
         model, tokenizer, info = load_checkpoint(path)
