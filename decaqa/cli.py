@@ -88,7 +88,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         title = "majority baseline"
     elif args.model:
         results, preds = evaluate_model(args.model, args.tasks, args.split, args.data_files,
-                                        args.limit, args.batch_size, args.tasks_dir)
+                                        args.limit, args.batch_size, args.tasks_dir,
+                                        precision=args.precision)
         title = f"decaqa evaluate: {args.model}"
     else:
         raise TaskError("Nothing to evaluate; pass --model PATH or --baseline majority.")
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-files", nargs="+", metavar="[TASK=]FILE")
     p.add_argument("--limit", type=int, help="at most N examples per task")
     p.add_argument("--batch-size", type=int, help="default: the run's eval_batch_size")
+    p.add_argument("--precision", help="default: the run's (e.g. bf16-mixed), else 32-true")
     p.add_argument("--output", metavar="FILE", help="write the results as JSON")
     p.add_argument("--predictions", metavar="FILE", help="write predictions as JSONL")
     _tasks_dir_arg(p)

@@ -49,7 +49,8 @@ def resolve_tasks(spec: str | None, trained: Sequence[str],
 def evaluate_model(model_path: str, tasks: str | None = None, split: str = "validation",
                    data_files: Sequence[str] | None = None, limit: int | None = None,
                    batch_size: int | None = None, tasks_dir: Sequence[str] | None = None,
-                   accelerator: str = "auto") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                   accelerator: str = "auto", precision: str | None = None
+                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Score a model folder or checkpoint; returns (metrics.json-shaped results, predictions)."""
     import pytorch_lightning as pl
 
@@ -76,11 +77,16 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
                           max_source_tokens=int(info.get("max_source_tokens", 512)),
                           eval_batch_size=batch_size or int(info.get("eval_batch_size", 64)),
                           eval_split=split, val_limit=limit)
+    from pytorch_lightning.callbacks import RichProgressBar
+
     trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False,
-                         enable_checkpointing=False, enable_model_summary=False)
+                         enable_checkpointing=False, enable_model_summary=False,
+                         precision=precision or info.get("precision", "32-true"),
+                         callbacks=[RichProgressBar()])
     trainer.validate(module, datamodule=data, verbose=False)
     results = dict(module.results or {})
     results["provenance"] = {"model": str(model_path), "split": split, "limit": limit,
+                             "precision": str(trainer.precision),
                              "eval_batch_size": data.eval_batch_size,
                              "generation": info.get("generation", {}),
                              "tasks": data.task_info(), "data_report": data.report}

@@ -78,6 +78,7 @@ class RunArtifacts(pl.Callback):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         info = {"input_format": data.input_format, "max_source_tokens": data.max_source_tokens,
                 "eval_batch_size": data.eval_batch_size,
+                "precision": str(trainer.precision),  # evaluate decodes the same way
                 "tasks": data.task_info(), "decaqa_version": decaqa.__version__}
         model_dir = module.export(self.run_dir / "model", info)
         seen = getattr(data, "sampler", None)

@@ -43,6 +43,8 @@ def test_fit_writes_every_artefact(smoke_run: Path) -> None:
     assert prov["generation"]["max_new_tokens"] == 16 and prov["seed"] == 0
     assert prov["batch_size"] == 8 and prov["decaqa_version"] == decaqa.__version__
     assert prov["checkpoint"].endswith("best.ckpt")
+    export = json.loads((smoke_run / "model" / "decaqa.json").read_text())
+    assert export["precision"] == "32-true" and export["eval_batch_size"] == 16
     mixture = json.loads((smoke_run / "mixture.json").read_text())
     assert sum(mixture["examples_seen"].values()) == 10 * 8  # 10 steps of 8 examples
 
