@@ -151,8 +151,8 @@ def tokenize_split(triples: datasets.Dataset, tokenizer: PreTrainedTokenizerBase
         src = tokenizer(inputs, add_special_tokens=True)["input_ids"]
         tgt = tokenizer([a[0] for a in batch["answers"]], add_special_tokens=True)["input_ids"]
         return {
-            "input_ids": [_clip(x, max_source_tokens) for x in src],
-            "labels": [_clip(y, max_target_tokens) for y in tgt],
+            "input_ids": [clip_ids(x, max_source_tokens) for x in src],
+            "labels": [clip_ids(y, max_target_tokens) for y in tgt],
             "length": [min(len(x), max_source_tokens) for x in src],
             "source_truncated": [len(x) > max_source_tokens for x in src],
             "target_truncated": [len(y) > max_target_tokens for y in tgt],
@@ -166,7 +166,7 @@ def tokenize_split(triples: datasets.Dataset, tokenizer: PreTrainedTokenizerBase
                        desc=f"tokenize {name}")
 
 
-def _clip(ids: list[int], limit: int) -> list[int]:
+def clip_ids(ids: list[int], limit: int) -> list[int]:
     """Truncate keeping the final </s>, so the model still sees where the text ends."""
     return ids if len(ids) <= limit else ids[:limit - 1] + ids[-1:]
 

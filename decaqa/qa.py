@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from decaqa.data import DEFAULT_FORMAT, format_input
+from decaqa.data import DEFAULT_FORMAT, clip_ids, format_input
 from decaqa.tasks import TaskError, get_task, iter_examples
 
 EXPORT_INFO = "decaqa.json"
@@ -67,7 +67,7 @@ class QA:
     @torch.no_grad()
     def _generate(self, batch_ids: list[list[int]]) -> list[str]:
         limit = self.max_source_tokens
-        clipped = [x if len(x) <= limit else x[:limit - 1] + x[-1:] for x in batch_ids]
+        clipped = [clip_ids(x, limit) for x in batch_ids]
         cut = sum(len(x) > limit for x in batch_ids)
         if cut:
             self.truncated += cut
