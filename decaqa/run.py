@@ -143,7 +143,9 @@ class DecaqaCLI(LightningCLI):
         callbacks = list(cfg.get("callbacks") or [])
         callbacks += [ModelCheckpoint(dirpath=run_dir / "checkpoints", monitor="val/decascore",
                                       mode="max", save_last=True, filename="best"),
-                      RichProgressBar(refresh_rate=10), RunArtifacts(run_dir)]
+                      RunArtifacts(run_dir)]
+        if cfg.get("enable_progress_bar") is not False:  # logs and CI may switch it off
+            callbacks.append(RichProgressBar(refresh_rate=10))
         kwargs.setdefault("callbacks", callbacks)
         if cfg.get("logger") in (None, True):
             kwargs.setdefault("logger", [CSVLogger(run_dir, name="", version=""),

@@ -175,3 +175,12 @@ def test_bad_config_value(tmp_path: Path, capsys) -> None:
                                              "    strategy: roundrobin\n", 1))
     _fails(capsys, ["fit", "--config", str(cfg), "--run_dir", str(tmp_path / "r")],
            "roundrobin", "round_robin")
+
+
+def test_fit_without_progress_bar_for_logs(tmp_path: Path) -> None:
+    """`--trainer.enable_progress_bar false` (CI logs) runs instead of clashing with ours."""
+    args = ["fit", "--config", str(SMOKE), "--run_dir", str(tmp_path / "quiet"),
+            "--trainer.enable_progress_bar", "false", "--trainer.max_steps", "2",
+            "--trainer.val_check_interval", "2"]
+    assert run(args) == 0
+    assert (tmp_path / "quiet" / "metrics.json").exists()
