@@ -15,8 +15,7 @@ from typing import Any, Callable, Iterable
 
 import pytorch_lightning as pl
 import torch
-from transformers import (AutoModelForSeq2SeqLM, PreTrainedModel, PreTrainedTokenizerBase,
-                          T5Config, T5ForConditionalGeneration)
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from decaqa import metrics
 from decaqa.tasks import TaskError
@@ -31,11 +30,14 @@ class Seq2SeqQA(pl.LightningModule):
     Args:
         model: hub name or local folder of a pretrained seq2seq model (T5, BART, mT5, ...);
             leave empty to build one from ``config``.
-        config: T5Config fields for a model trained from scratch (vocab size comes from the
-            tokenizer).
+        config: fields of a model config for training from scratch: ``model_type`` (t5 by
+            default, or bart, pegasus, ...) and that type's fields (vocab size and special-token
+            ids come from the tokenizer).
         tokenizer: hub name, folder or tokenizer.json; default: the model's own, or for a model
             from scratch a BPE trained on the run's training text.
         vocab_size: size of the tokenizer trained from scratch.
+        split_digits: split numbers into single digits in that tokenizer (default: keep them
+            whole, so a year or an age is one piece to copy).
         learning_rate, weight_decay, warmup_steps, schedule: AdamW and its schedule
             (linear or cosine decay to 0 over the run after warm-up, or constant).
         max_new_tokens, num_beams: decoding settings for validation and answering.
@@ -43,13 +45,15 @@ class Seq2SeqQA(pl.LightningModule):
 
     def __init__(self, model: str | None = None, config: dict[str, Any] | None = None,
                  tokenizer: str | None = None, vocab_size: int = 4000,
+                 split_digits: bool = False,
                  learning_rate: float = 1e-3, weight_decay: float = 0.01,
                  warmup_steps: int = 100, schedule: str = "linear",
                  max_new_tokens: int = 64, num_beams: int = 1):
         super().__init__()
         if not model and not config:
             raise TaskError("The model needs either `model` (a hub name or local folder) or "
-                            "`config` (fields of a T5Config to train from scratch).")
+                            "`config` (fields of a model config, t5 by default, to train from "
+                            "scratch).")
         if schedule not in SCHEDULES:
             raise TaskError(f"Unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}.")
         self.save_hyperparameters()
@@ -70,7 +74,7 @@ class Seq2SeqQA(pl.LightningModule):
             elif hp.model:
                 self.tokenizer = load_tokenizer(hp.model)
             else:
-                self.tokenizer = train_tokenizer(texts(), hp.vocab_size)
+                self.tokenizer = train_tokenizer(texts(), hp.vocab_size, hp.split_digits)
         return self.tokenizer
 
     def configure_model(self) -> None:
@@ -202,17 +206,28 @@ def load_pretrained(name_or_path: str) -> PreTrainedModel:
 
 def build_from_config(config: dict[str, Any] | None,
                       tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
-    """A T5 trained from scratch, sized by ``config`` and the tokenizer's vocabulary."""
+    """A seq2seq model trained from scratch, sized by ``config`` and the tokenizer's vocabulary.
+
+    ``model_type`` picks the architecture (any type `AutoModelForSeq2SeqLM` knows: t5, bart,
+    pegasus, marian, ...; default t5); the other keys are fields of that type's config. The
+    special-token ids always come from the tokenizer, so generation stops where training did.
+    """
     fields = dict(config or {})
-    fields.update(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                  eos_token_id=tokenizer.eos_token_id,
-                  decoder_start_token_id=tokenizer.pad_token_id)
+    model_type = fields.pop("model_type", "t5")
+    ids = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+               eos_token_id=tokenizer.eos_token_id,
+               decoder_start_token_id=tokenizer.pad_token_id)
+    if model_type != "t5":
+        ids.update(bos_token_id=None, forced_bos_token_id=None,
+                   forced_eos_token_id=tokenizer.eos_token_id)
+    fields.update(ids)
     try:
-        cfg = T5Config(**fields)
+        cfg = AutoConfig.for_model(model_type, **fields)
+        return AutoModelForSeq2SeqLM.from_config(cfg)
     except Exception as err:
-        raise TaskError(f"Bad model config {config} ({err}); use T5Config fields such as "
-                        "d_model, d_ff, num_layers, num_heads.") from err
-    return T5ForConditionalGeneration(cfg)
+        raise TaskError(f"Bad model config {config} ({type(err).__name__}: {err}); give "
+                        "`model_type` (t5, bart, pegasus, ...) and fields of its config, such "
+                        "as d_model, d_ff, num_layers, num_heads for t5.") from err
 
 
 def gather_outputs(outputs: dict[str, list[tuple]]) -> dict[str, list[tuple]]:

@@ -2,8 +2,9 @@
 
 Training from scratch needs a tokenizer that needs no download. Byte-level tokens make
 sequences 5-7x longer (slow, and they collapsed in our CPU trials), so we train a BPE with
-`tokenizers` on the run's own training text: seconds for the mini decathlon. Digits are split
-one by one and punctuation is split off so numbers and names are copied piece by piece.
+`tokenizers` on the run's own training text: seconds for the mini decathlon. Punctuation is
+split off; digits are kept together by default, so frequent numbers (years, ages) are single
+pieces that can be copied in one step (``split_digits=True`` splits them one by one).
 """
 from __future__ import annotations
 
@@ -17,15 +18,16 @@ from decaqa.tasks import TaskError
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"  # T5's ids 0, 1, 2: decoder_start_token_id = pad
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000) -> PreTrainedTokenizerFast:
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000,
+                    split_digits: bool = False) -> PreTrainedTokenizerFast:
     """Train a T5-style BPE (pad=0, eos=1, unk=2, eos appended) on ``texts``."""
     tok = Tokenizer(models.BPE(unk_token=UNK))
     tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always"),
-        pre_tokenizers.Punctuation(),
-        pre_tokenizers.Digits(individual_digits=True),
-    ])
+    steps = [pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always"),
+             pre_tokenizers.Punctuation()]
+    if split_digits:
+        steps.append(pre_tokenizers.Digits(individual_digits=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[PAD, EOS, UNK],
                                   min_frequency=2, show_progress=False)
