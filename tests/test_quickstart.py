@@ -1,6 +1,6 @@
 """The README's main job, end to end: the quickstart run and the figures it must reach.
 
-Slow (about eight minutes on two CPU cores); CI runs it, `-m "not slow"` skips it locally.
+Slow (about nine minutes on two CPU cores); CI runs it, `-m "not slow"` skips it locally.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_quickstart_reaches_its_figures(tmp_path: Path) -> None:
               if doc["tasks"][t]["score"] > floor["tasks"][t]["score"]]
     print(f"quickstart: decaScore {doc['decascore']:.1f} in {minutes:.1f} min; "
           f"beats the majority baseline on {len(beaten)}/10")
-    # Regression guard at the level measured on 2 cores (426 at 6000 steps); the issue's goal
-    # is 450, which this configuration does not reach yet (see the README's figures).
-    assert doc["decascore"] >= 400
+    # The goal is 450; this configuration measured 456.9 on 2 cores (README). The guard sits a
+    # little below, as bf16 numerics differ between CPUs; a real regression falls through it.
+    assert doc["decascore"] >= 440
     assert len(beaten) >= 8
