@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterable
 
 import pytorch_lightning as pl
 import torch
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (AutoConfig, AutoModelForSeq2SeqLM, PreTrainedModel,
+                          PreTrainedTokenizerBase)
 
 from decaqa import metrics
 from decaqa.tasks import TaskError
