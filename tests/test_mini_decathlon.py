@@ -33,7 +33,7 @@ HF_SCHEMAS = {
                 "sql": {"human_readable": "", "sel": 0, "agg": 0,
                         "conds": {"column_index": [0], "operator_index": [0], "condition": [""]}}},
 }
-SIZES = {"train": (1500, 2500), "validation": (150, 200)}
+SIZES = {"train": (1500, 6000), "validation": (150, 200)}
 WOZ_SIZES = {"train": (250, 350), "validation": (40, 60)}
 
 
@@ -110,7 +110,8 @@ def test_sizes(task):
     for split in SPLITS:
         lo, hi = (WOZ_SIZES if task == "woz" else SIZES)[split]
         assert lo <= len(rows(task, split)) <= hi
-        assert path(task, split).stat().st_size < 1_500_000
+        # the copying tasks ship 3x the training rows (see generate.SIZES): at most ~4.5 MB
+        assert path(task, split).stat().st_size < 4_500_000
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -124,7 +125,8 @@ def test_qa_zre_validation_relations_are_unseen_in_training():
     validation = {r["relation"] for r in rows("qa_zre", "validation")}
     assert validation == set(ZRE_UNSEEN) and not train & validation
     assert len(train) + len(validation) == len(RELATIONS)
-    unanswerable = sum(not r["answers"] for r in rows("qa_zre", "train")) / 2000
+    train_rows = rows("qa_zre", "train")
+    unanswerable = sum(not r["answers"] for r in train_rows) / len(train_rows)
     assert 0.12 < unanswerable < 0.25
     for r in rows("qa_zre", "train") + rows("qa_zre", "validation"):
         assert "XXX" in r["question"] and r["subject"] in r["context"]

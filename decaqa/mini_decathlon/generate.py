@@ -37,10 +37,13 @@ from typing import Callable
 
 from decaqa.mini_decathlon import ROOT, SPLITS, TASKS
 
-SIZES = {  # rows per split; woz counts dialogues
-    "squad": (2000, 200), "iwslt": (2000, 200), "cnn_dailymail": (1600, 160),
-    "multinli": (1998, 198), "sst2": (2000, 200), "qa_srl": (2000, 200),
-    "qa_zre": (2000, 200), "woz": (300, 50), "wikisql": (1600, 160), "wsc": (2000, 200)}
+SIZES = {  # rows per split; woz counts dialogues. The five copying tasks get 3x the training
+    # rows: with every name fresh, more rows mean fewer repeats of each name, so a small model
+    # learns to copy instead of memorising (quickstart decaScore 457 -> 488 with this and an
+    # equal mixture). Validation sizes are unchanged.
+    "squad": (6000, 200), "iwslt": (2000, 200), "cnn_dailymail": (1600, 160),
+    "multinli": (1998, 198), "sst2": (2000, 200), "qa_srl": (6000, 200),
+    "qa_zre": (6000, 200), "woz": (300, 50), "wikisql": (4800, 160), "wsc": (6000, 200)}
 
 
 # -- shared helpers ---------------------------------------------------------------------------
