@@ -84,7 +84,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.baseline:
         names = resolve_tasks(args.tasks or None, _default_tasks(args), args.tasks_dir)
         results, preds = majority_baseline(names, args.split, args.data_files, args.limit,
-                                           args.tasks_dir)
+                                           args.tasks_dir, skip_unreadable=args.tasks == "all")
         title = "majority baseline"
     elif args.model:
         results, preds = evaluate_model(args.model, args.tasks, args.split, args.data_files,

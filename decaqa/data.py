@@ -272,20 +272,58 @@ class TaskDataModule(pl.LightningDataModule):
     def load_triples(self, split: str) -> dict[str, datasets.Dataset]:
         """Convert each task's split once (cached); records rows and skipped rows."""
         names = self.task_names if split == "train" else self.eval_task_names
-        limit = self.train_limit if split == "train" else self.val_limit
         done = self.triples.setdefault(split, {})
         for name in names:
             if name in done:
                 continue
-            task = self.tasks[name]
-            rows = load_rows(task, split, self._files(name, split), self.source)
-            triples, skipped = convert_split(task, rows)
-            if limit is not None and len(triples) > limit:
-                triples = triples.select(range(limit))
-            done[name] = triples
-            self.report.setdefault(name, {})[split] = {"rows": len(rows), "skipped": skipped,
-                                                       "examples": len(triples)}
+            rows = load_rows(self.tasks[name], split, self._files(name, split), self.source)
+            done[name] = self._converted(name, split, rows)
         return {n: self.triples[split][n] for n in names}
+
+    def _converted(self, name: str, split: str, rows: datasets.Dataset) -> datasets.Dataset:
+        """Convert one task's rows, apply the split's limit, and record the counts."""
+        limit = self.train_limit if split == "train" else self.val_limit
+        triples, skipped = convert_split(self.tasks[name], rows)
+        if limit is not None and len(triples) > limit:
+            triples = triples.select(range(limit))
+        self.report.setdefault(name, {})[split] = {"rows": len(rows), "skipped": skipped,
+                                                   "examples": len(triples)}
+        return triples
+
+    def drop_unreadable(self, splits: Sequence[str]) -> dict[str, str]:
+        """Load each task's ``splits`` and drop the tasks whose data cannot be read.
+
+        Returns ``{task: reason}`` for the dropped ones, so a caller can list them instead of
+        stopping at the first (``decaqa evaluate --tasks all`` offline). Once the hub cannot
+        be reached, the other hub-only tasks are dropped with the same reason at once rather
+        than each waiting for its own network time-out.
+        """
+        skipped: dict[str, str] = {}
+        hub_down: str | None = None
+        for name in list(dict.fromkeys(self.eval_task_names + self.task_names)):
+            task = self.tasks[name]
+            for split in splits:
+                on_hub = resolve_source(task, split, self._files(name, split), self.source) is None
+                if on_hub and hub_down:
+                    skipped[name] = hub_down
+                    break
+                try:
+                    rows = load_rows(task, split, self._files(name, split), self.source)
+                    self.triples.setdefault(split, {})[name] = self._converted(name, split, rows)
+                except TaskError as err:
+                    skipped[name] = str(err)
+                    if on_hub and isinstance(err.__cause__, ConnectionError):
+                        hub_down = ("its data is only on the hub, which could not be reached; "
+                                    "pass local files with --data-files")
+                        skipped[name] = hub_down
+                    break
+        self.task_names = [n for n in self.task_names if n not in skipped]
+        self.eval_task_names = [n for n in self.eval_task_names if n not in skipped]
+        for name in skipped:
+            self.report.pop(name, None)
+            for done in self.triples.values():
+                done.pop(name, None)
+        return skipped
 
     def training_texts(self) -> Iterable[str]:
         """Every formatted input and answer of the training split (for tokenizer training)."""

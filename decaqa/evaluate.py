@@ -77,6 +77,7 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
                           max_source_tokens=int(info.get("max_source_tokens", 512)),
                           eval_batch_size=batch_size or int(info.get("eval_batch_size", 64)),
                           eval_split=split, val_limit=limit)
+    skipped = drop_unreadable(data, [split]) if tasks == "all" else {}
     from pytorch_lightning.callbacks import RichProgressBar
 
     trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False,
@@ -85,6 +86,8 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
                          callbacks=[RichProgressBar()])
     trainer.validate(module, datamodule=data, verbose=False)
     results = dict(module.results or {})
+    if skipped:
+        results["skipped"] = skipped
     results["provenance"] = {"model": str(model_path), "split": split, "limit": limit,
                              "precision": str(trainer.precision),
                              "eval_batch_size": data.eval_batch_size,
@@ -95,27 +98,44 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
 
 def majority_baseline(tasks: Sequence[str], split: str = "validation",
                       data_files: Sequence[str] | None = None, limit: int | None = None,
-                      tasks_dir: Sequence[str] | None = None
+                      tasks_dir: Sequence[str] | None = None, skip_unreadable: bool = False
                       ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The floor: each task's most common training answer, predicted for every example."""
+    """The floor: each task's most common training answer, predicted for every example.
+
+    ``skip_unreadable``: leave out (and list under ``skipped``) the tasks whose data cannot
+    be read, instead of failing on the first.
+    """
     from decaqa.data import TaskDataModule
 
     data = TaskDataModule(tasks=list(tasks), tasks_dir=list(tasks_dir or []),
                           data_files=parse_data_files(data_files, tasks, split),
                           eval_split=split, val_limit=limit)
+    skipped = drop_unreadable(data, ["train", split]) if skip_unreadable else {}
     train = data.load_triples("train")
     evals = data.load_triples(split)
     rows: list[dict[str, Any]] = []
-    for name in tasks:
+    for name in data.task_names:
         answers = Counter(a[0] for a in train[name]["answers"])
         guess = answers.most_common(1)[0][0] if answers else ""
         ds = evals[name]
         rows += [{"id": i, "task": name, "prediction": guess, "answers": a,
                   "meta": json.loads(m)} for i, a, m in zip(ds["id"], ds["answers"], ds["meta"])]
     results = score_predictions(rows, tasks_dir)
+    if skipped:
+        results["skipped"] = skipped
     results["provenance"] = {"baseline": "majority", "split": split, "limit": limit,
                              "tasks": data.task_info(), "data_report": data.report}
     return results, rows
+
+
+def drop_unreadable(data: Any, splits: Sequence[str]) -> dict[str, str]:
+    """Drop the tasks whose data cannot be read; fail only when none is left."""
+    skipped = data.drop_unreadable(splits)
+    if not data.eval_task_names:
+        reasons = "; ".join(f"{t}: {r}" for t, r in skipped.items())
+        raise TaskError(f"No task could be evaluated ({reasons}); pass local files with "
+                        "--data-files or name tasks whose data is here.")
+    return skipped
 
 
 def score_predictions(rows: Iterable[Mapping[str, Any]],

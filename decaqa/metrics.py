@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import difflib
+import functools
 import math
 import re
 import string
@@ -234,11 +235,15 @@ COND_OPS = ("=", ">", "<", "op")
 
 @dataclass(frozen=True)
 class LogicalForm:
-    """A WikiSQL query as indices: selected column, aggregation, and (col, op, value) set."""
+    """A WikiSQL query as indices: selected column, aggregation, and (col, op, value) in the
+    order they are written (``unordered()`` forgets the order, as WikiSQL's own evaluation)."""
 
     sel: int
     agg: int
-    conds: frozenset[tuple[int, int, str]]
+    conds: tuple[tuple[int, int, str], ...]
+
+    def unordered(self) -> tuple[int, int, frozenset[tuple[int, int, str]]]:
+        return self.sel, self.agg, frozenset(self.conds)
 
 
 def parse_sql(text: str, header: Sequence[str]) -> LogicalForm | None:
@@ -263,7 +268,7 @@ def parse_sql(text: str, header: Sequence[str]) -> LogicalForm | None:
         sel, agg_index = columns[col], AGG_OPS.index(agg)
     else:
         return None
-    conds: set[tuple[int, int, str]] = set()
+    conds: list[tuple[int, int, str]] = []
     if where is not None:
         names = "|".join(re.escape(c) for c in sorted(columns, key=len, reverse=True) if c)
         if not names:
@@ -275,27 +280,50 @@ def parse_sql(text: str, header: Sequence[str]) -> LogicalForm | None:
         ends = [m.start() - len(" and ") for m in starts[1:]] + [len(where)]
         for m, end in zip(starts, ends):
             value = where[m.end():end].strip()
-            conds.add((columns[m.group(1)], COND_OPS.index(m.group(2)), value))
-    return LogicalForm(sel, agg_index, frozenset(conds))
+            conds.append((columns[m.group(1)], COND_OPS.index(m.group(2)), value))
+    return LogicalForm(sel, agg_index, tuple(conds))
 
 
-def lfem(predictions: Sequence[str], references: Sequence[Reference],
-         metas: Sequence[Meta] | None = None) -> float:
-    """Share of predictions whose logical form equals the reference's (conditions as a set).
+def _logical_form_match(name: str, predictions: Sequence[str],
+                        references: Sequence[Reference], metas: Sequence[Meta] | None,
+                        same: Callable[[LogicalForm, LogicalForm], bool]) -> float:
+    """Share of predictions whose parsed logical form matches the reference's under ``same``.
 
-    decaNLP compared against the gold ``sql`` dict with conditions in order; we parse the
-    reference string with the same parser, so WHERE order does not matter. An unparseable
-    prediction is wrong; an unparseable reference is a converter bug and raises.
+    An unparseable prediction is wrong; an unparseable reference is a converter bug and raises.
     """
-    metas = _need_metas(metas, "lfem", ("header",))
+    metas = _need_metas(metas, name, ("header",))
     correct = 0
     for i, (pred, refs) in enumerate(zip(predictions, references)):
         gold = parse_sql(_refs(refs)[0], metas[i]["header"])
         if gold is None:
-            raise TaskError(f"Metric 'lfem': reference {i} ({_refs(refs)[0]!r}) does not parse "
-                            "against its header; make the converter write repr(Query) form.")
-        correct += parse_sql(pred, metas[i]["header"]) == gold
+            raise TaskError(f"Metric '{name}': reference {i} ({_refs(refs)[0]!r}) does not "
+                            "parse against its header; make the converter write repr(Query) "
+                            "form.")
+        guess = parse_sql(pred, metas[i]["header"])
+        correct += guess is not None and same(guess, gold)
     return 100.0 * correct / len(predictions)
+
+
+def lfem(predictions: Sequence[str], references: Sequence[Reference],
+         metas: Sequence[Meta] | None = None) -> float:
+    """decaNLP ``computeLFEM``, the decaScore's WikiSQL metric: selected column, aggregation
+    and WHERE conditions must all match, the conditions **in the order written**.
+
+    decaNLP compares ``to_lf(prediction)`` with the gold ``sql`` dict, whose ``conds`` is a
+    list, so ``WHERE b AND a`` for gold ``WHERE a AND b`` is wrong there, and here. We parse the
+    reference string (the converter writes the gold conditions in their data-set order) with
+    the same parser as the prediction, and values are compared lowercased, as decaNLP does.
+    """
+    return _logical_form_match("lfem", predictions, references, metas,
+                               lambda guess, gold: guess == gold)
+
+
+def lfem_unordered(predictions: Sequence[str], references: Sequence[Reference],
+                   metas: Sequence[Meta] | None = None) -> float:
+    """WikiSQL's own logical-form accuracy: as ``lfem`` but the WHERE conditions compared as a
+    set (salesforce/WikiSQL's ``Query.__eq__`` sorts them), so their order does not matter."""
+    return _logical_form_match("lfem_unordered", predictions, references, metas,
+                               lambda guess, gold: guess.unordered() == gold.unordered())
 
 
 # -- classification and regression: mcc, pearson, spearman --------------------------------------
@@ -315,6 +343,26 @@ def mcc(predictions: Sequence[str], references: Sequence[Reference],
     n, hits = confusion.sum(), np.trace(confusion)
     denominator = math.sqrt((n * n - predicted @ predicted) * (n * n - true @ true))
     return 0.0 if denominator == 0 else float(100.0 * (hits * n - true @ predicted) / denominator)
+
+
+def f1(predictions: Sequence[str], references: Sequence[Reference],
+       metas: Sequence[Meta] | None = None, positive: str | None = None) -> float:
+    """Positive-class F1 x100, as GLUE reports for MRPC and QQP (sklearn's ``f1_score`` with
+    ``pos_label``); 0 when nothing is predicted or gold positive.
+
+    The positive label is named in the task's metric list as ``f1:LABEL`` (``f1:yes``).
+    Labels are compared after stripping outer whitespace; the reference is the first answer.
+    """
+    if positive is None:
+        raise TaskError("Metric 'f1' needs the positive label; name it in the task's metrics "
+                        "as f1:LABEL, e.g. metric=[\"em\", \"f1:yes\"].")
+    gold = [_refs(r)[0].strip() == positive for r in references]
+    pred = [p.strip() == positive for p in predictions]
+    tp = sum(g and p for g, p in zip(gold, pred))
+    if tp == 0:
+        return 0.0
+    precision, recall = tp / sum(pred), tp / sum(gold)
+    return 100.0 * 2 * precision * recall / (precision + recall)
 
 
 def _number(text: str) -> float:
@@ -361,15 +409,27 @@ def spearman(predictions: Sequence[str], references: Sequence[Reference],
 # -- registry -----------------------------------------------------------------------------------
 METRICS: dict[str, Metric] = {
     "em": em, "nem": nem, "nf1": nf1, "accuracy": accuracy, "bleu": bleu, "rouge": rouge,
-    "cf1": cf1, "dsem": dsem, "lfem": lfem, "mcc": mcc, "pearson": pearson, "spearman": spearman,
+    "cf1": cf1, "dsem": dsem, "lfem": lfem, "lfem_unordered": lfem_unordered, "f1": f1,
+    "mcc": mcc, "pearson": pearson, "spearman": spearman,
 }
+# Metrics that take one argument, written ``name:ARG`` in a task's metric list.
+ARGUMENTS = {"f1": "positive"}
 
 
 def get_metric(name: str) -> Metric:
-    """Look a metric up by name; an unknown name lists the nearest known ones."""
-    if name in METRICS:
-        return METRICS[name]
-    near = difflib.get_close_matches(name, list(METRICS), n=3, cutoff=0.5)
+    """Look a metric up by name (``f1:yes`` passes the argument); an unknown name lists the
+    nearest known ones."""
+    base, sep, arg = name.partition(":")
+    if base in METRICS:
+        if sep and base not in ARGUMENTS:
+            raise TaskError(f"Metric '{base}' takes no argument; write '{base}', not '{name}'.")
+        if sep:
+            if not arg:
+                raise TaskError(f"Metric '{name}' names no {ARGUMENTS[base]} label; write "
+                                f"{base}:LABEL.")
+            return functools.partial(METRICS[base], **{ARGUMENTS[base]: arg})
+        return METRICS[base]
+    near = difflib.get_close_matches(base, list(METRICS), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(near)}?" if near else f"known: {', '.join(METRICS)}."
     raise TaskError(f"Unknown metric '{name}'; {hint}")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from rich.console import Console
@@ -103,6 +103,79 @@ class RunArtifacts(pl.Callback):
             console.print(f"  {path}")
 
 
+class LogProgress(ProgressBar):
+    """Plain progress lines for a log file: the progress bar when stdout is not a terminal.
+
+    A rich bar redraws one line in place, which a job log or CI never shows; this prints
+    ``step, loss, examples/s, elapsed, time left`` every ``every_s`` seconds (and at the last
+    step), so ``tail -f`` on the log shows a live run. Lightning has no plain-text bar of its
+    own, so this small one is ours.
+    """
+
+    def __init__(self, every_s: float = 30.0):
+        super().__init__()
+        self.every_s = every_s
+        self._enabled = True
+        self._started = self._last = 0.0
+        self._examples = 0
+        self._val_started = 0.0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def _print(self, text: str) -> None:
+        if self._enabled:
+            print(f"decaqa: {text}", flush=True)
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._started = self._last = time.time()
+        self._examples = 0
+        self._print(f"training for {self._total(trainer)} steps")
+
+    @staticmethod
+    def _total(trainer: pl.Trainer) -> int:
+        return int(trainer.max_steps if trainer.max_steps > 0
+                   else trainer.estimated_stepping_batches)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._examples += int(batch["input_ids"].size(0))
+        now, step, total = time.time(), int(trainer.global_step), self._total(trainer)
+        if now - self._last < self.every_s and step < total:
+            return
+        self._last = now
+        elapsed = now - self._started
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        left = elapsed / max(step, 1) * max(total - step, 0)
+        self._print(f"step {step}/{total}  loss {float(loss):.4f}  "
+                    f"{self._examples / max(elapsed, 1e-9):.1f} examples/s  "
+                    f"elapsed {_clock(elapsed)}  left {_clock(left)}")
+
+    def on_validation_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._val_started = time.time()
+            self._print(f"validating at step {trainer.global_step}")
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        score = trainer.callback_metrics.get("val/decascore")
+        text = f" decaScore {float(score):.1f}" if score is not None else ""
+        self._print(f"validated in {_clock(time.time() - self._val_started)}{text}")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
 def print_table(results: dict[str, Any], title: str,
                 baseline: dict[str, Any] | None = None) -> None:
     """Per-task table and the decaScore, on stdout."""
@@ -116,10 +189,18 @@ def print_table(results: dict[str, Any], title: str,
         if baseline:
             cells.append(f"{baseline['tasks'].get(name, {}).get('score', float('nan')):.1f}")
         table.add_row(*cells)
+    for name in results.get("skipped", {}):
+        table.add_row(name, "", "skipped", "", *(("",) if baseline else ()))
     table.add_section()
     table.add_row("decaScore", "", f"{results['decascore']:.1f}", "",
                   *((f"{baseline['decascore']:.1f}",) if baseline else ()))
-    Console(width=100).print(table)
+    console = Console(width=100)
+    console.print(table)
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in results.get("skipped", {}).items():
+        by_reason.setdefault(reason, []).append(name)
+    for reason, names in by_reason.items():
+        console.print(f"skipped {', '.join(names)}: {reason}", highlight=False)
 
 
 class DecaqaCLI(LightningCLI):
@@ -128,6 +209,15 @@ class DecaqaCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--run_dir", type=str | None, default=None,
                             help="where the run writes everything (default runs/<config name>)")
+        parser.add_argument("--progress_interval", type=float, default=30.0,
+                            help="seconds between progress lines when stdout is not a "
+                                 "terminal (a log file, CI)")
+
+    def _top(self, key: str, default: Any) -> Any:
+        """A top-level key of the run config (beside trainer/model/data)."""
+        cfg = self.config.get(str(self.subcommand), self.config)
+        value = cfg.get(key)
+        return default if value is None else value
 
     def _run_dir(self) -> Path:
         cfg = self.config.get(str(self.subcommand), self.config)
@@ -145,7 +235,8 @@ class DecaqaCLI(LightningCLI):
                                       mode="max", save_last=True, filename="best"),
                       RunArtifacts(run_dir)]
         if cfg.get("enable_progress_bar") is not False:  # logs and CI may switch it off
-            callbacks.append(RichProgressBar(refresh_rate=10))
+            callbacks.append(RichProgressBar(refresh_rate=10) if sys.stdout.isatty()
+                             else LogProgress(self._top("progress_interval", 30.0)))
         kwargs.setdefault("callbacks", callbacks)
         if cfg.get("logger") in (None, True):
             kwargs.setdefault("logger", [CSVLogger(run_dir, name="", version=""),

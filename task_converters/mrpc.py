@@ -10,7 +10,7 @@ task = Task(
                "Do sentence 1 and sentence 2 mean the same thing? yes or no?",
                "Does sentence 2 say the same thing as sentence 1? yes or no?"],
     choices=["no", "yes"],          # HF label 0 not_equivalent, 1 equivalent
-    metric="em",
+    metric=["em", "f1:yes"],        # accuracy, and F1 of the positive class "yes", as GLUE
     description="Microsoft Research Paraphrase Corpus.",
 )
 

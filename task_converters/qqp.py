@@ -10,7 +10,7 @@ task = Task(
                "Are these two questions duplicates? yes or no?",
                "Is question 2 a paraphrase of question 1? yes or no?"],
     choices=["no", "yes"],          # HF label 0 not_duplicate, 1 duplicate
-    metric="em",
+    metric=["em", "f1:yes"],        # accuracy, and F1 of the positive class "yes", as GLUE
     description="Quora Question Pairs.",
 )
 

@@ -14,7 +14,9 @@ task = Task(
     questions=["What is the translation from English to SQL?",
                "What is the SQL query for this question?",
                "How is this question written in SQL?"],
-    metric="lfem",
+    # lfem is decaNLP's rule (WHERE conditions in order) and the decaScore's; lfem_unordered is
+    # WikiSQL's own logical-form accuracy (conditions as a set), reported beside it.
+    metric=["lfem", "lfem_unordered"],
     description="WikiSQL (Zhong et al. 2017); context: the table's columns and the question.",
     note="Hub copy is the parquet export of the script data set; if it does not load, pass "
          "data_files= in the HF schema (question, table.header, sql.sel/agg/conds).",

@@ -18,7 +18,7 @@ def approx(x: float) -> object:
 # -- registry and score() -----------------------------------------------------------------------
 def test_registry_names():
     assert set(METRICS) == {"em", "nem", "nf1", "accuracy", "bleu", "rouge", "cf1", "dsem",
-                            "lfem", "mcc", "pearson", "spearman"}
+                            "lfem", "lfem_unordered", "f1", "mcc", "pearson", "spearman"}
 
 
 HEADER = ["Player", "No.", "Team", "Year"]
@@ -29,13 +29,16 @@ PERFECT = {  # name -> (references, metas) on which predictions == references mu
     "dsem": (["food: thai;", "area: north; phone"],
              [{"dialogue_id": "d", "turn": 0}, {"dialogue_id": "d", "turn": 1}]),
     "lfem": (["SELECT COUNT Player FROM table WHERE Team = x"], [{"header": HEADER}]),
+    "lfem_unordered": (["SELECT COUNT Player FROM table WHERE Team = x"], [{"header": HEADER}]),
+    "f1:yes": (["yes", "no", "yes"], None),
     "mcc": (["yes", "no", "yes"], None), "pearson": (["1", "2.5", "4"], None),
     "spearman": (["1", "2.5", "4"], None),
 }
 
 
-@pytest.mark.parametrize("name", sorted(METRICS))
+@pytest.mark.parametrize("name", sorted(PERFECT))
 def test_every_metric_gives_100_for_perfect_predictions(name):
+    assert {n.partition(":")[0] for n in PERFECT} == set(METRICS)  # none left out
     refs, metas = PERFECT[name]
     assert score(name, list(refs), refs, metas) == approx(100.0)
 
@@ -217,25 +220,50 @@ REF = query_repr("COUNT", "Player", [("Team", "=", "Los Angeles Lakers"), ("Year
 
 def test_parse_sql_by_hand():
     assert parse_sql(REF, HEADER) == LogicalForm(
-        sel=0, agg=3, conds=frozenset({(2, 0, "los angeles lakers"), (3, 1, "2000")}))
-    assert parse_sql(query_repr("", "No.", []), HEADER) == LogicalForm(1, 0, frozenset())
+        sel=0, agg=3, conds=((2, 0, "los angeles lakers"), (3, 1, "2000")))
+    assert parse_sql(query_repr("", "No.", []), HEADER) == LogicalForm(1, 0, ())
     # a value may contain "and"; the longest column name wins
     rock = parse_sql("SELECT Team FROM table WHERE Team name = Rock and Roll",
                      ["Team", "Team name"])
-    assert rock == LogicalForm(0, 0, frozenset({(1, 0, "rock and roll")}))
+    assert rock == LogicalForm(0, 0, ((1, 0, "rock and roll"),))
     assert parse_sql("SELECT Coach FROM table", HEADER) is None
     assert parse_sql("garbage", HEADER) is None
 
 
-def test_lfem_accepts_reordered_where_and_rejects_wrong_column():
+REORDERED = "select count player from table where year > 2000 and team = los angeles lakers"
+
+
+def test_lfem_is_decanlps_ordered_rule():
+    # decaNLP's computeLFEM compares to_lf(prediction) with the gold sql dict, whose conds is
+    # a list: the same conditions in another order are wrong; values are lowercased.
     metas = [{"header": HEADER}]
-    reordered = "select count player from table where year > 2000 and team = los angeles lakers"
-    assert score("lfem", [reordered], [REF], metas) == approx(100.0)
+    assert score("lfem", [REF.lower()], [REF], metas) == approx(100.0)
+    assert score("lfem", [REORDERED], [REF], metas) == approx(0.0)
     wrong_column = REF.replace("COUNT Player", "COUNT No.")
     wrong_agg = REF.replace("COUNT", "MAX")
     wrong_value = REF.replace("2000", "2001")
-    preds = [reordered, wrong_column, wrong_agg, wrong_value, "not sql at all"]
-    assert score("lfem", preds, [REF] * 5, metas * 5) == approx(100 / 5)
+    one_cond = query_repr("COUNT", "Player", [("Team", "=", "Los Angeles Lakers")])
+    preds = [REF, wrong_column, wrong_agg, wrong_value, one_cond, "not sql at all"]
+    assert score("lfem", preds, [REF] * 6, metas * 6) == approx(100 / 6)
+
+
+def test_lfem_unordered_is_wikisqls_set_rule():
+    # WikiSQL's Query.__eq__ compares conditions as a set: the order does not matter, a
+    # repeated condition is the same condition, and everything else must still match.
+    metas = [{"header": HEADER}]
+    assert score("lfem_unordered", [REORDERED], [REF], metas) == approx(100.0)
+    twice = REF + " AND Year > 2000"
+    assert score("lfem_unordered", [twice], [REF], metas) == approx(100.0)
+    assert score("lfem", [twice], [REF], metas) == approx(0.0)  # decaNLP: lists differ
+    wrong_value = REORDERED.replace("2000", "2001")
+    preds = [REORDERED, wrong_value, "not sql at all", REF.replace("COUNT", "MIN")]
+    assert score("lfem_unordered", preds, [REF] * 4, metas * 4) == approx(25.0)
+
+
+def test_wikisql_reports_both_rules_with_decanlps_first():
+    from decaqa.tasks import get_task
+
+    assert get_task("wikisql").metrics == ["lfem", "lfem_unordered"]
 
 
 def test_lfem_unparseable_reference_raises():
@@ -253,7 +281,7 @@ def test_mcc_by_hand():
 
 
 def test_mcc_matches_sklearn_multiclass():
-    metrics = pytest.importorskip("sklearn.metrics")
+    from sklearn import metrics
     gold = ["x", "y", "z", "x", "y", "z", "x"]
     pred = ["x", "z", "z", "x", "y", "y", "other"]
     assert score("mcc", pred, gold) == approx(100 * metrics.matthews_corrcoef(gold, pred))
@@ -274,3 +302,33 @@ def test_correlations_match_scipy_and_zero_unparseable():
 def test_correlation_rejects_non_numeric_reference():
     with pytest.raises(TaskError, match="not a number"):
         score("pearson", ["1", "2"], ["1", "high"])
+
+
+# -- f1 (MRPC, QQP) ---------------------------------------------------------------------------------
+def test_f1_by_hand_and_against_sklearn():
+    from sklearn.metrics import f1_score
+
+    gold = ["yes", "yes", "no", "no", "yes", "no"]
+    pred = ["yes", "no", "yes", "no", "yes", " maybe"]
+    # positive "yes": TP=2, FP=1, FN=1 -> P=2/3, R=2/3, F1=2/3
+    assert score("f1:yes", pred, gold) == approx(100 * 2 / 3)
+    assert score("f1:yes", pred, gold) == approx(
+        100 * f1_score(gold, [p.strip() for p in pred], labels=["yes"], average="micro"))
+    assert score("f1:no", pred, gold) == approx(100 * f1_score(
+        gold, [p.strip() for p in pred], labels=["no"], average="micro"))
+    assert score("f1:yes", ["no", "no"], ["yes", "no"]) == 0.0  # nothing predicted positive
+
+
+def test_f1_needs_its_positive_label():
+    with pytest.raises(TaskError, match="positive label.*f1:LABEL"):
+        score("f1", ["yes"], ["yes"])
+    with pytest.raises(TaskError, match="takes no argument"):
+        score("em:yes", ["yes"], ["yes"])
+
+
+@pytest.mark.parametrize("name", ["mrpc", "qqp"])
+def test_mrpc_and_qqp_report_positive_class_f1(name):
+    from decaqa.tasks import get_task
+
+    task = get_task(name)
+    assert task.metrics == ["em", "f1:yes"] and "yes" in task.choices

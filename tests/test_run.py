@@ -184,3 +184,46 @@ def test_fit_without_progress_bar_for_logs(tmp_path: Path) -> None:
             "--trainer.val_check_interval", "2"]
     assert run(args) == 0
     assert (tmp_path / "quiet" / "metrics.json").exists()
+
+
+def test_fit_into_a_log_prints_progress_lines(tmp_path: Path) -> None:
+    """stdout to a file (a cluster job, CI): plain progress lines, not a silent rich bar."""
+    log = tmp_path / "job.log"
+    args = [sys.executable, "-m", "decaqa.cli", "fit", "--config", str(SMOKE), "--run_dir",
+            str(tmp_path / "logged"), "--progress_interval", "0"]
+    with open(log, "w") as f:
+        subprocess.run(args, stdout=f, stderr=subprocess.STDOUT, check=True, cwd=tmp_path)
+    lines = [line for line in log.read_text().splitlines() if line.startswith("decaqa: step")]
+    assert len(lines) == 10, log.read_text()[-2000:]  # interval 0: one line per step
+    for n, line in enumerate(lines, 1):
+        assert line.startswith(f"decaqa: step {n}/10  loss ")
+        assert "examples/s" in line and "elapsed" in line and "left" in line
+    text = log.read_text()
+    assert "decaqa: training for 10 steps" in text and "decaqa: validated in" in text
+
+
+def test_evaluate_all_tasks_offline_skips_hub_only_ones(smoke_run: Path, tmp_path: Path) -> None:
+    """`--tasks all` with no network: every task whose data is here is scored, the rest listed
+    with the reason, in the table and the JSON."""
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1"}
+    from decaqa.tasks import registry
+
+    hub_only = sorted(set(registry()) - set(MINI_DECATHLON_TASKS))
+    for argv in (["--model", str(smoke_run / "model"), "--limit", "4"],
+                 ["--baseline", "majority", "--limit", "4"]):
+        out = tmp_path / "all.json"
+        done = subprocess.run([sys.executable, "-m", "decaqa.cli", "evaluate", "--tasks", "all",
+                               "--output", str(out), *argv], capture_output=True, text=True,
+                              env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        doc = json.loads(out.read_text())
+        assert set(doc["tasks"]) == set(MINI_DECATHLON_TASKS)
+        assert sorted(doc["skipped"]) == hub_only
+        assert all("hub" in reason for reason in doc["skipped"].values())
+        assert f"skipped {', '.join(hub_only)}: its data is only on the hub" in " ".join(
+            done.stdout.split())
+    # nothing readable at all is still an error, in one sentence
+    bad = subprocess.run([sys.executable, "-m", "decaqa.cli", "evaluate", "--baseline",
+                          "majority", "--tasks", "all", "--data-files", "x.jsonl"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
