@@ -72,7 +72,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from decaqa.qa import check_pairs, load
 
     check_pairs([(args.question, args.context)])  # before the model loads: fail fast
-    print(load(args.model).ask(args.question, args.context))
+    print(load(args.model).ask(args.question, args.context, task=args.task,
+                               choices=args.choice or None))
     return 0
 
 
@@ -89,7 +90,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif args.model:
         results, preds = evaluate_model(args.model, args.tasks, args.split, args.data_files,
                                         args.limit, args.batch_size, args.tasks_dir,
-                                        precision=args.precision)
+                                        precision=args.precision, choices=args.choices)
         title = f"decaqa evaluate: {args.model}"
     else:
         raise TaskError("Nothing to evaluate; pass --model PATH or --baseline majority.")
@@ -157,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="runs/<name>/model, a .ckpt or a hub name")
     p.add_argument("--question", required=True)
     p.add_argument("--context", required=True)
+    p.add_argument("--task", help="the task the question belongs to (its answer-length cap)")
+    p.add_argument("--choice", action="append", metavar="TEXT",
+                   help="an answer choice (repeat); the likeliest one is printed")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("evaluate", help="per-task scores and the decaScore")
@@ -169,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="at most N examples per task")
     p.add_argument("--batch-size", type=int, help="default: the run's eval_batch_size")
     p.add_argument("--precision", help="default: the run's (e.g. bf16-mixed), else 32-true")
+    p.add_argument("--choices", choices=["generate", "rank", "rank_mean"], default="generate",
+                   help="tasks with answer choices: generate the answer, or rank the choices "
+                        "by log-likelihood (summed, or per token) and take the best")
     p.add_argument("--output", metavar="FILE", help="write the results as JSON")
     p.add_argument("--predictions", metavar="FILE", help="write predictions as JSONL")
     _tasks_dir_arg(p)

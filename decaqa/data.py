@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import datasets
+import numpy as np
+import pyarrow.compute as pc
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
-from decaqa.sampling import Mixture, MultitaskBatchSampler
-
+from decaqa.example import DEFAULT_FORMAT, clip_ids, format_input
+from decaqa.sampling import Batching, Mixture
 from decaqa.tasks import Task, TaskError, get_task
 
 LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet",
@@ -94,12 +96,12 @@ def load_rows(task: Task, split: str = "validation",
 
 
 # -- converting and tokenizing -------------------------------------------------------------
-DEFAULT_FORMAT = "question: {question} context: {context}"
 MINI_DECATHLON_TASKS = ["squad", "iwslt", "cnn_dailymail", "multinli", "sst2", "qa_srl",
                         "qa_zre", "woz", "wikisql", "wsc"]
 
 
-def convert_split(task: Task, rows: datasets.Dataset) -> tuple[datasets.Dataset, int]:
+def convert_split(task: Task, rows: datasets.Dataset,
+                  num_proc: int | None = None) -> tuple[datasets.Dataset, int]:
     """Rows -> triples with `Dataset.map` (cached in the Arrow cache, memory-mapped).
 
     Returns the triples and the number of rows the converter skipped, so nothing vanishes
@@ -125,9 +127,19 @@ def convert_split(task: Task, rows: datasets.Dataset) -> tuple[datasets.Dataset,
                        remove_columns=rows.column_names,
                        new_fingerprint=_fingerprint(rows, "convert", task.name,
                                                     task.file_hash or ""),
-                       desc=f"convert {task.name}")
-    skipped = len(rows) - len(set(triples["row"])) if len(rows) else 0
-    return triples, skipped
+                       desc=f"convert {task.name}", num_proc=_procs(num_proc, len(rows)))
+    kept = pc.count_distinct(triples.with_format("arrow")["row"]).as_py() if len(triples) else 0
+    return triples, len(rows) - kept
+
+
+def _procs(num_proc: int | None, rows: int) -> int | None:
+    """Worker processes for a map: none for small inputs (forking costs more than it saves)."""
+    return num_proc if num_proc and num_proc > 1 and rows >= 10_000 else None
+
+
+def column(ds: datasets.Dataset, name: str) -> np.ndarray:
+    """One column as a numpy array, read from Arrow (memory-mapped; no Python list)."""
+    return ds.with_format("arrow")[name].to_numpy()
 
 
 def _fingerprint(rows: datasets.Dataset, *parts: str) -> str:
@@ -137,15 +149,15 @@ def _fingerprint(rows: datasets.Dataset, *parts: str) -> str:
     return hashlib.sha256("|".join([rows._fingerprint, *parts]).encode()).hexdigest()[:32]
 
 
-def format_input(question: str, context: str, template: str = DEFAULT_FORMAT) -> str:
-    """The model's input text; the one place the (question, context) layout is decided."""
-    return template.format(question=question, context=context)
+# Part of the cache key: a change to what tokenizing writes must not reuse an old cache.
+TOKENIZED_COLUMNS = ["input_ids", "labels", "length", "target_length", "source_truncated",
+                     "target_truncated"]
 
 
 def tokenize_split(triples: datasets.Dataset, tokenizer: PreTrainedTokenizerBase,
                    template: str, max_source_tokens: int, max_target_tokens: int,
-                   name: str) -> datasets.Dataset:
-    """Add input_ids, labels, length and truncation flags (cached by `datasets`)."""
+                   name: str, num_proc: int | None = None) -> datasets.Dataset:
+    """Add input_ids, labels, their lengths and truncation flags (cached by `datasets`)."""
     def tok_batch(batch: dict[str, list]) -> dict[str, list]:
         inputs = [format_input(q, c, template) for q, c in zip(batch["question"], batch["context"])]
         src = tokenizer(inputs, add_special_tokens=True)["input_ids"]
@@ -154,21 +166,17 @@ def tokenize_split(triples: datasets.Dataset, tokenizer: PreTrainedTokenizerBase
             "input_ids": [clip_ids(x, max_source_tokens) for x in src],
             "labels": [clip_ids(y, max_target_tokens) for y in tgt],
             "length": [min(len(x), max_source_tokens) for x in src],
+            "target_length": [min(len(y), max_target_tokens) for y in tgt],
             "source_truncated": [len(x) > max_source_tokens for x in src],
             "target_truncated": [len(y) > max_target_tokens for y in tgt],
         }
 
-    key = json.dumps([template, max_source_tokens, max_target_tokens,
+    key = json.dumps([TOKENIZED_COLUMNS, template, max_source_tokens, max_target_tokens,
                       tokenizer.backend_tokenizer.to_str() if tokenizer.is_fast
                       else tokenizer.name_or_path])
     return triples.map(tok_batch, batched=True,
                        new_fingerprint=_fingerprint(triples, "tokenize", key),
-                       desc=f"tokenize {name}")
-
-
-def clip_ids(ids: list[int], limit: int) -> list[int]:
-    """Truncate keeping the final </s>, so the model still sees where the text ends."""
-    return ids if len(ids) <= limit else ids[:limit - 1] + ids[-1:]
+                       desc=f"tokenize {name}", num_proc=_procs(num_proc, len(triples)))
 
 
 def collate(features: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
@@ -188,6 +196,12 @@ def collate(features: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
     return batch
 
 
+def answer_cap(longest: int, limit: int) -> int:
+    """A task's generation cap: a little over its longest training answer (in tokens, </s>
+    included), never over the longest answer training allowed."""
+    return min(limit, longest + max(2, longest // 10))
+
+
 class TaskDataModule(pl.LightningDataModule):
     """Multitask data for one run; every argument is settable from the YAML config.
 
@@ -200,13 +214,19 @@ class TaskDataModule(pl.LightningDataModule):
         input_format: how question and context become the model input.
         max_source_tokens / max_target_tokens: longer inputs/answers are truncated; the
             count per task is reported, never silent.
-        batch_size: examples per training batch; max_tokens: optional token budget per batch.
-        eval_batch_size: examples per validation batch.
+        batching: how training batches are drawn (rows, token budget, one task per batch or
+            mixed; see `decaqa.sampling.Batching`).
+        eval_batch_size / eval_max_tokens: rows and token budget (``longest x rows``) per
+            batch when answering at validation.
+        max_new_tokens: per task, a generation cap; by default each task's is a little over
+            its longest training answer.
         mixture: how tasks are mixed (see `decaqa.sampling.Mixture`).
         steps_per_epoch: batches per epoch; default one pass over the training examples.
         eval_split: the split validated on (validation, test, ...).
-        val_limit: validate on at most this many examples per task (None = all).
+        val_limit: validate on at most this many examples per task (None = all), or per task
+            ``{squad: 200, cnn_dailymail: 50}`` (tasks not named: all).
         train_limit: use at most this many training examples per task (None = all).
+        num_proc: processes for converting and tokenizing large splits (datasets' map).
         seed: sampling seed.
     """
 
@@ -214,11 +234,12 @@ class TaskDataModule(pl.LightningDataModule):
                  data_files: dict[str, dict[str, list[str]]] | None = None,
                  source: str = "auto", eval_tasks: list[str] | None = None,
                  input_format: str = DEFAULT_FORMAT, max_source_tokens: int = 512,
-                 max_target_tokens: int = 128, batch_size: int = 32,
-                 max_tokens: int | None = None, eval_batch_size: int = 64,
+                 max_target_tokens: int = 128, batching: Batching | None = None,
+                 eval_batch_size: int = 64, eval_max_tokens: int | None = None,
+                 max_new_tokens: dict[str, int] | None = None,
                  mixture: Mixture | None = None, steps_per_epoch: int | None = None,
-                 eval_split: str = "validation", val_limit: int | None = None,
-                 train_limit: int | None = None,
+                 eval_split: str = "validation", val_limit: int | dict[str, int] | None = None,
+                 train_limit: int | None = None, num_proc: int | None = None,
                  num_workers: int = 0, seed: int = 0):
         super().__init__()
         datasets.disable_progress_bars()  # the per-task report below says what happened
@@ -228,14 +249,22 @@ class TaskDataModule(pl.LightningDataModule):
         self.data_files = dict(data_files or {})
         self.source, self.input_format = source, input_format
         self.max_source_tokens, self.max_target_tokens = max_source_tokens, max_target_tokens
-        self.batch_size, self.max_tokens = batch_size, max_tokens
-        self.eval_batch_size, self.mixture = eval_batch_size, mixture or Mixture()
+        self.batching = batching or Batching()
+        self.eval_batch_size, self.eval_max_tokens = eval_batch_size, eval_max_tokens
+        self.caps: dict[str, int] = dict(max_new_tokens or {})
+        self.mixture = mixture or Mixture()
         self.steps_per_epoch, self.seed = steps_per_epoch, seed
         self.val_limit, self.train_limit, self.num_workers = val_limit, train_limit, num_workers
+        self.num_proc = num_proc
         self.eval_split = eval_split
         if "{question}" not in input_format or "{context}" not in input_format:
             raise TaskError(f"input_format '{input_format}' must contain {{question}} and "
                             "{context}.")
+        for key, value in (("eval_batch_size", eval_batch_size),
+                           ("max_source_tokens", max_source_tokens),
+                           ("max_target_tokens", max_target_tokens)):
+            if value < 1:
+                raise TaskError(f"data.{key} must be at least 1, got {value}.")
         # Resolve names now: a config naming an unknown task fails before any work.
         self.tasks = {n: get_task(n, self.tasks_dir)
                       for n in dict.fromkeys(self.task_names + self.eval_task_names)}
@@ -243,14 +272,18 @@ class TaskDataModule(pl.LightningDataModule):
         if unknown:
             raise TaskError(f"data_files names {', '.join(sorted(unknown))}, which are not "
                             "tasks of this run; add them to tasks or fix the names.")
+        if isinstance(val_limit, dict) and set(val_limit) - set(self.tasks):
+            raise TaskError(f"val_limit names {', '.join(sorted(set(val_limit) - set(self.tasks)))}"
+                            ", which are not tasks of this run; fix the names.")
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.triples: dict[str, dict[str, datasets.Dataset]] = {}
         self.tokenized: dict[str, dict[str, datasets.Dataset]] = {}
         self.report: dict[str, dict[str, dict[str, int]]] = {}
+        self.sampler = None
 
     # -- facts for the rest of the run -----------------------------------------------------
     def task_info(self) -> dict[str, dict[str, Any]]:
-        """Per task: metrics, questions, converter hash and data source, for metrics.json."""
+        """Per task: metrics, questions, converter hash, data source and generation cap."""
         info = {}
         for name, task in self.tasks.items():
             files = {split: [str(f) for f in (resolve_source(task, split,
@@ -261,12 +294,24 @@ class TaskDataModule(pl.LightningDataModule):
                           "choices": task.choices, "converter_file": str(task.source_file),
                           "converter_sha256": task.file_hash,
                           "data": {s: f or f"hub:{task.source}" for s, f in files.items()},
+                          "max_new_tokens": self.caps.get(name),
                           "trained": name in self.task_names}
         return info
+
+    def answering_info(self) -> dict[str, Any]:
+        """What answering needs to give the answers validation gives (saved in every
+        checkpoint and export): input format, limits, batching and per-task caps."""
+        return {"input_format": self.input_format, "max_source_tokens": self.max_source_tokens,
+                "eval_batch_size": self.eval_batch_size, "eval_max_tokens": self.eval_max_tokens,
+                "tasks": self.task_info()}
 
     def _files(self, name: str, split: str) -> list[str] | None:
         files = self.data_files.get(name, {}).get(split)
         return [files] if isinstance(files, str) else files
+
+    def _limit(self, name: str, split: str) -> int | None:
+        limit = self.train_limit if split == "train" else self.val_limit
+        return limit.get(name) if isinstance(limit, dict) else limit
 
     # -- loading ---------------------------------------------------------------------------
     def load_triples(self, split: str) -> dict[str, datasets.Dataset]:
@@ -282,14 +327,13 @@ class TaskDataModule(pl.LightningDataModule):
 
     def _converted(self, name: str, split: str, rows: datasets.Dataset) -> datasets.Dataset:
         """Convert one task's rows, apply the split's limit, and record the counts."""
-        limit = self.train_limit if split == "train" else self.val_limit
-        triples, skipped = convert_split(self.tasks[name], rows)
+        limit = self._limit(name, split)
+        triples, skipped = convert_split(self.tasks[name], rows, self.num_proc)
         if limit is not None and len(triples) > limit:
             triples = triples.select(range(limit))
         self.report.setdefault(name, {})[split] = {"rows": len(rows), "skipped": skipped,
                                                    "examples": len(triples)}
         return triples
-
     def drop_unreadable(self, splits: Sequence[str]) -> dict[str, str]:
         """Load each task's ``splits`` and drop the tasks whose data cannot be read.
 
@@ -326,36 +370,43 @@ class TaskDataModule(pl.LightningDataModule):
         return skipped
 
     def training_texts(self) -> Iterable[str]:
-        """Every formatted input and answer of the training split (for tokenizer training)."""
+        """Every formatted input and answer of the training split (for tokenizer training),
+        read in batches from Arrow."""
         for triples in self.load_triples("train").values():
-            for q, c, a in zip(triples["question"], triples["context"], triples["answers"]):
-                yield format_input(q, c, self.input_format)
-                yield from a
+            for batch in triples.select_columns(["question", "context", "answers"]).iter(1000):
+                for q, c, a in zip(batch["question"], batch["context"], batch["answers"]):
+                    yield format_input(q, c, self.input_format)
+                    yield from a
 
     def connect(self, tokenizer: PreTrainedTokenizerBase) -> None:
-        """Hand the data the model's tokenizer (the litgpt pattern)."""
+        """Hand the data the run's tokenizer (built once by the run: the litgpt order)."""
         self.tokenizer = tokenizer
 
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is None:
-            module = getattr(self.trainer, "lightning_module", None) if self.trainer else None
-            if module is None or not hasattr(module, "tokenizer_for"):
-                raise TaskError("The data module has no tokenizer; call connect(tokenizer) "
-                                "or run it with a decaqa model.")
-            self.tokenizer = module.tokenizer_for(self.training_texts)
+            raise TaskError("The data module has no tokenizer; run it with `decaqa fit` or "
+                            "call connect(tokenizer) first.")
         splits = [self.eval_split] if stage in ("validate", "test") else ["train", self.eval_split]
+        new = False
         for split in splits:
             done = self.tokenized.setdefault(split, {})
             for name, triples in self.load_triples(split).items():
                 if name in done:
                     continue
+                new = True
                 ds = tokenize_split(triples, self.tokenizer, self.input_format,
-                                    self.max_source_tokens, self.max_target_tokens, name)
+                                    self.max_source_tokens, self.max_target_tokens, name,
+                                    self.num_proc)
                 done[name] = ds
+                table = ds.with_format("arrow")
                 self.report[name][split].update(
-                    source_truncated=int(sum(ds["source_truncated"])),
-                    target_truncated=int(sum(ds["target_truncated"])))
-        self.print_report()
+                    source_truncated=int(pc.sum(table["source_truncated"]).as_py() or 0),
+                    target_truncated=int(pc.sum(table["target_truncated"]).as_py() or 0))
+                if split == "train" and name not in self.caps and len(ds):
+                    longest = int(pc.max(table["target_length"]).as_py())
+                    self.caps[name] = answer_cap(longest, self.max_target_tokens)
+        if new:
+            self.print_report()
 
     def print_report(self) -> None:
         """Say per task what was read, skipped and truncated: nothing vanishes silently."""
@@ -386,12 +437,11 @@ class TaskDataModule(pl.LightningDataModule):
         offsets, start = {}, 0
         for n in names:
             offsets[n], start = start, start + len(parts[n])
-        total = sum(len(parts[n]) for n in names)
-        steps = self.steps_per_epoch or math.ceil(total / self.batch_size)
+        steps = self.steps_per_epoch or math.ceil(start / self.batching.batch_size)
         rank = self.trainer.global_rank if self.trainer else 0
-        sampler = MultitaskBatchSampler({n: parts[n]["length"] for n in names}, offsets,
-                                        self.mixture, steps, self.batch_size, self.max_tokens,
-                                        self.seed, rank)
+        sampler = self.batching.sampler({n: column(parts[n], "length") for n in names},
+                                        {n: column(parts[n], "target_length") for n in names},
+                                        offsets, self.mixture, steps, self.seed, rank)
         if self.trainer is not None:
             sampler.set_epoch(self.trainer.current_epoch)
         self.sampler = sampler
@@ -399,25 +449,39 @@ class TaskDataModule(pl.LightningDataModule):
                           num_workers=self.num_workers)
 
     def val_dataloader(self) -> list[DataLoader]:
-        """One loader per task, longest inputs first, so fit and evaluate batch alike."""
+        """One loader per task, longest inputs first, in chunks that the answering path cuts
+        into token-budget batches: fit and evaluate answer the same examples alike."""
         loaders = []
         for name in self.eval_task_names:
             ds = self.tokenized[self.eval_split][name]
-            lengths = ds["length"]
-            order = sorted(range(len(ds)), key=lambda i: -lengths[i])
-            ds = ds.select(order).select_columns(["input_ids", "labels", "id", "task",
-                                                  "answers", "meta"])
-            collate_fn = functools.partial(self._collate, metrics=self.tasks[name].metrics)
-            loaders.append(DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False,
-                                      collate_fn=collate_fn, num_workers=self.num_workers))
+            order = np.argsort(-column(ds, "length"), kind="stable")
+            ds = ds.select(order).select_columns(["input_ids", "id", "task", "answers", "meta"])
+            task = self.tasks[name]
+            answering = {"metrics": task.metrics, "choices": task.choices,
+                         "max_new_tokens": self.caps.get(name),
+                         "max_rows": self.eval_batch_size, "max_tokens": self.eval_max_tokens}
+            collate_fn = functools.partial(self._eval_collate, answering=answering)
+            loaders.append(DataLoader(ds, batch_size=self.eval_batch_size * EVAL_CHUNK,
+                                      shuffle=False, collate_fn=collate_fn,
+                                      num_workers=self.num_workers))
         return loaders
 
     def test_dataloader(self) -> list[DataLoader]:
         return self.val_dataloader()
 
-    def _collate(self, features: list[dict[str, Any]],
-                 metrics: list[str] | None = None) -> dict[str, Any]:
-        batch = collate(features, self.tokenizer.pad_token_id if self.tokenizer else 0)
-        if metrics is not None:
-            batch["metrics"] = metrics  # validation batches say how their task is scored
+    def _collate(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        return collate(features, self.tokenizer.pad_token_id if self.tokenizer else 0)
+
+    @staticmethod
+    def _eval_collate(features: list[dict[str, Any]], answering: dict[str, Any]
+                      ) -> dict[str, Any]:
+        """Validation chunks: unpadded inputs (the answering path pads each batch to its own
+        longest), what scoring needs, and how the task is answered."""
+        batch: dict[str, Any] = {"sources": [f["input_ids"] for f in features],
+                                 "answering": answering}
+        for key in ("id", "task", "answers", "meta"):
+            batch[key] = [f[key] for f in features]
         return batch
+
+
+EVAL_CHUNK = 8  # validation chunks hold this many answering batches

@@ -49,37 +49,48 @@ def resolve_tasks(spec: str | None, trained: Sequence[str],
 def evaluate_model(model_path: str, tasks: str | None = None, split: str = "validation",
                    data_files: Sequence[str] | None = None, limit: int | None = None,
                    batch_size: int | None = None, tasks_dir: Sequence[str] | None = None,
-                   accelerator: str = "auto", precision: str | None = None
+                   accelerator: str = "auto", precision: str | None = None,
+                   choices: str = "generate"
                    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Score a model folder or checkpoint; returns (metrics.json-shaped results, predictions)."""
-    import pytorch_lightning as pl
+    """Score a model folder or checkpoint; returns (metrics.json-shaped results, predictions).
 
-    from decaqa.data import DEFAULT_FORMAT, TaskDataModule
+    The run's recorded settings (input format, limits, per-task caps, batching, precision)
+    are used unless overridden, so the figures are the run's own.
+    """
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import RichProgressBar
+
+    from decaqa.data import TaskDataModule
+    from decaqa.example import DEFAULT_FORMAT
     from decaqa.model import Seq2SeqQA
     from decaqa.qa import EXPORT_INFO, check_model_path, load_checkpoint
+    from decaqa.tokenizer import load_tokenizer
 
     path = Path(model_path)
-    if path.suffix != ".ckpt":
-        check_model_path(path)
     if path.suffix == ".ckpt":
         model, tokenizer, info = load_checkpoint(path)
-        module = Seq2SeqQA(model=str(path), **info["generation"])
-        module.model, module.tokenizer = model, tokenizer
+        module = Seq2SeqQA(model=str(path), choices=choices, **info["generation"])
+        module.model = model
     else:
+        check_model_path(path)
         info_file = path / EXPORT_INFO
         info = json.loads(info_file.read_text()) if info_file.exists() else {}
-        module = Seq2SeqQA(model=str(path), **info.get("generation", {}))
+        module = Seq2SeqQA(model=str(path), choices=choices, **info.get("generation", {}))
+        tokenizer = load_tokenizer(str(path))
     trained = [n for n, t in info.get("tasks", {}).items() if t.get("trained", True)]
     names = resolve_tasks(tasks, trained, tasks_dir)
+    caps = {n: t["max_new_tokens"] for n, t in info.get("tasks", {}).items()
+            if t.get("max_new_tokens")}
     data = TaskDataModule(tasks=names, tasks_dir=list(tasks_dir or []),
                           data_files=parse_data_files(data_files, names, split),
                           input_format=info.get("input_format", DEFAULT_FORMAT),
                           max_source_tokens=int(info.get("max_source_tokens", 512)),
                           eval_batch_size=batch_size or int(info.get("eval_batch_size", 64)),
+                          eval_max_tokens=info.get("eval_max_tokens"), max_new_tokens=caps,
                           eval_split=split, val_limit=limit)
     skipped = drop_unreadable(data, [split]) if tasks == "all" else {}
-    from pytorch_lightning.callbacks import RichProgressBar
-
+    data.connect(tokenizer)
+    module.connect(tokenizer, data.answering_info())
     trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False,
                          enable_checkpointing=False, enable_model_summary=False,
                          precision=precision or info.get("precision", "32-true"),
@@ -89,8 +100,9 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     if skipped:
         results["skipped"] = skipped
     results["provenance"] = {"model": str(model_path), "split": split, "limit": limit,
-                             "precision": str(trainer.precision),
+                             "precision": str(trainer.precision), "choices": choices,
                              "eval_batch_size": data.eval_batch_size,
+                             "eval_max_tokens": data.eval_max_tokens,
                              "generation": info.get("generation", {}),
                              "tasks": data.task_info(), "data_report": data.report}
     return results, module.predictions

@@ -45,3 +45,17 @@ class QAExample:
         d = asdict(self)
         d["choices"] = list(self.choices) if self.choices is not None else None
         return d
+
+
+# -- the model's input text: with the triple, so answering needs neither Lightning nor datasets --
+DEFAULT_FORMAT = "question: {question} context: {context}"
+
+
+def format_input(question: str, context: str, template: str = DEFAULT_FORMAT) -> str:
+    """The model's input text; the one place the (question, context) layout is decided."""
+    return template.format(question=question, context=context)
+
+
+def clip_ids(ids: list[int], limit: int) -> list[int]:
+    """Truncate keeping the final </s>, so the model still sees where the text ends."""
+    return ids if len(ids) <= limit else ids[:limit - 1] + ids[-1:]

@@ -19,8 +19,9 @@ from transformers import (AutoConfig, AutoModelForSeq2SeqLM, PreTrainedModel,
                           PreTrainedTokenizerBase)
 
 from decaqa import metrics
+from decaqa.answer import CHOICE_MODES, generate_answers, rank_choices
 from decaqa.tasks import TaskError
-from decaqa.tokenizer import load_tokenizer, train_tokenizer
+from decaqa.tokenizer import CHECKPOINT_KEY, build_tokenizer, to_checkpoint
 
 SCHEDULES = ("linear", "cosine", "constant")
 
@@ -41,7 +42,11 @@ class Seq2SeqQA(pl.LightningModule):
             whole, so a year or an age is one piece to copy).
         learning_rate, weight_decay, warmup_steps, schedule: AdamW and its schedule
             (linear or cosine decay to 0 over the run after warm-up, or constant).
-        max_new_tokens, num_beams: decoding settings for validation and answering.
+        max_new_tokens, num_beams: decoding settings for validation and answering
+            (``max_new_tokens`` caps a task whose data set gives no cap of its own).
+        choices: how tasks with answer choices are answered at validation: ``generate``, or
+            ``rank`` / ``rank_mean`` (the likeliest choice, by summed or per-token
+            log-likelihood), which always gives a valid label.
     """
 
     def __init__(self, model: str | None = None, config: dict[str, Any] | None = None,
@@ -49,7 +54,7 @@ class Seq2SeqQA(pl.LightningModule):
                  split_digits: bool = False,
                  learning_rate: float = 1e-3, weight_decay: float = 0.01,
                  warmup_steps: int = 100, schedule: str = "linear",
-                 max_new_tokens: int = 64, num_beams: int = 1):
+                 max_new_tokens: int = 64, num_beams: int = 1, choices: str = "generate"):
         super().__init__()
         if not model and not config:
             raise TaskError("The model needs either `model` (a hub name or local folder) or "
@@ -57,34 +62,38 @@ class Seq2SeqQA(pl.LightningModule):
                             "scratch).")
         if schedule not in SCHEDULES:
             raise TaskError(f"Unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}.")
+        if choices not in CHOICE_MODES:
+            raise TaskError(f"Unknown choices mode '{choices}'; use one of "
+                            f"{', '.join(CHOICE_MODES)}.")
         self.save_hyperparameters()
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.model: PreTrainedModel | None = None
         self._outputs: dict[str, list[tuple[str, str, list[str], str]]] = defaultdict(list)
         self._task_metrics: dict[str, list[str]] = {}
+        self.info: dict[str, Any] = {}  # what answering needs, saved with every checkpoint
         self.results: dict[str, Any] | None = None
         self.predictions: list[dict[str, Any]] = []
 
     # -- building --------------------------------------------------------------------------
-    def tokenizer_for(self, texts: Callable[[], Iterable[str]]) -> PreTrainedTokenizerBase:
-        """The run's tokenizer: given, the model's own, or trained on ``texts()``."""
-        if self.tokenizer is None:
-            hp = self.hparams
-            if hp.tokenizer:
-                self.tokenizer = load_tokenizer(hp.tokenizer)
-            elif hp.model:
-                self.tokenizer = load_tokenizer(hp.model)
-            else:
-                self.tokenizer = train_tokenizer(texts(), hp.vocab_size, hp.split_digits)
-        return self.tokenizer
+    def build_tokenizer(self, texts: Callable[[], Iterable[str]]) -> PreTrainedTokenizerBase:
+        """This model's tokenizer as its settings name it (the run calls this once)."""
+        hp = self.hparams
+        return build_tokenizer(hp.model, hp.tokenizer, hp.vocab_size, hp.split_digits, texts)
+
+    def connect(self, tokenizer: PreTrainedTokenizerBase,
+                info: dict[str, Any] | None = None) -> None:
+        """Hand the model the run's tokenizer and the facts answering needs (input format,
+        length limits, per-task caps): the litgpt order, tokenizer first."""
+        self.tokenizer = tokenizer
+        self.info = dict(info or {})
 
     def configure_model(self) -> None:
         """Build or load the network once the tokenizer is known (Lightning calls this)."""
         if self.model is not None:
             return
         if self.tokenizer is None:
-            raise TaskError("The model has no tokenizer yet; run it with a decaqa data module "
-                            "or call tokenizer_for(...) first.")
+            raise TaskError("The model has no tokenizer yet; run it with `decaqa fit` or call "
+                            "connect(tokenizer) first.")
         if self.hparams.model:
             self.model = load_pretrained(self.hparams.model)
         else:
@@ -114,24 +123,32 @@ class Seq2SeqQA(pl.LightningModule):
             opt, lambda step: lr_factor(step, hp.warmup_steps, total, hp.schedule))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-    # -- answering -------------------------------------------------------------------------
-    @torch.no_grad()
-    def generate_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[str]:
-        """Greedy (or beam) decoding; the one batched answering path, shared with ``ask``."""
-        out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
-                                  max_new_tokens=self.hparams.max_new_tokens,
-                                  num_beams=self.hparams.num_beams, do_sample=False)
-        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
-
     # -- validation ------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         self._outputs.clear()
 
+    def answer(self, sources: list[list[int]], answering: dict[str, Any]) -> list[str]:
+        """Answers for one validation chunk, through the one batched answering path.
+
+        ``answering`` comes with the chunk from the data: the task's metrics, its generation
+        cap, its answer choices and the batch limits. Lightning's precision plugin has set
+        the autocast already, so none is added here.
+        """
+        batching = dict(max_rows=answering["max_rows"], max_tokens=answering.get("max_tokens"))
+        mode = self.hparams.choices
+        if mode != "generate" and answering.get("choices"):
+            return rank_choices(self.model, self.tokenizer, sources,
+                                [answering["choices"]] * len(sources),
+                                normalize=mode == "rank_mean", **batching)
+        cap = answering.get("max_new_tokens") or self.hparams.max_new_tokens
+        return generate_answers(self.model, self.tokenizer, sources, cap,
+                                self.hparams.num_beams, **batching)
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int,
                         dataloader_idx: int = 0) -> None:
-        preds = self.generate_text(batch["input_ids"], batch["attention_mask"])
+        preds = self.answer(batch["sources"], batch["answering"])
         task = batch["task"][0]
-        self._task_metrics[task] = batch["metrics"]
+        self._task_metrics[task] = batch["answering"]["metrics"]
         self._outputs[task].extend(zip(batch["id"], preds, batch["answers"], batch["meta"]))
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -167,20 +184,29 @@ class Seq2SeqQA(pl.LightningModule):
         self.results = {"decascore": total, "tasks": tasks, "step": int(self.global_step)}
 
     # -- saving ----------------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the tokenizer in the checkpoint so it can be evaluated on its own."""
-        if self.tokenizer is not None and self.tokenizer.is_fast:
-            checkpoint["decaqa_tokenizer"] = self.tokenizer.backend_tokenizer.to_str()
+    def answer_info(self) -> dict[str, Any]:
+        """What answering needs beside the weights: the run's facts, precision and decoding."""
+        info = dict(self.info)
+        if self._trainer is not None:
+            info["precision"] = str(self.trainer.precision)  # ask decodes as validation did
+        info["generation"] = {"max_new_tokens": self.hparams.max_new_tokens,
+                              "num_beams": self.hparams.num_beams}
+        return info
 
-    def export(self, folder: str | Path, info: dict[str, Any]) -> Path:
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the tokenizer and the answering facts in the checkpoint: it is evaluated and
+        resumed on its own, with no tokenizer rebuilt."""
+        if self.tokenizer is not None and to_checkpoint(self.tokenizer) is not None:
+            checkpoint[CHECKPOINT_KEY] = to_checkpoint(self.tokenizer)
+        checkpoint["decaqa_info"] = self.answer_info()
+
+    def export(self, folder: str | Path, info: dict[str, Any] | None = None) -> Path:
         """Write a HuggingFace-format model any `transformers` user can load, plus decaqa.json."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
-        generation = {"max_new_tokens": self.hparams.max_new_tokens,
-                      "num_beams": self.hparams.num_beams}
-        (folder / "decaqa.json").write_text(json.dumps({**info, "generation": generation},
+        (folder / "decaqa.json").write_text(json.dumps({**self.answer_info(), **(info or {})},
                                                        indent=2))
         return folder
 

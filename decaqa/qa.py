@@ -1,7 +1,7 @@
 """Asking a trained model questions: ``qa = decaqa.load(path); qa.ask(question, context)``.
 
-Light enough for a notebook: no Lightning trainer, no data module; one batched answering
-path (`ask_batch`) that `ask` and `predict` go through.
+Light enough for a notebook: no Lightning, no `datasets`; every answer goes through
+`decaqa.answer`, the one batched answering path that validation and evaluate use too.
 """
 from __future__ import annotations
 
@@ -11,27 +11,36 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from decaqa.data import DEFAULT_FORMAT, clip_ids, format_input
+from decaqa.answer import CHOICE_MODES, generate_answers, rank_choices
+from decaqa.example import DEFAULT_FORMAT, clip_ids, format_input
 from decaqa.tasks import TaskError, get_task, iter_examples
 
 EXPORT_INFO = "decaqa.json"
 
 
 class QA:
-    """A trained model with its tokenizer, input format and decoding settings."""
+    """A trained model with its tokenizer, input format, precision and decoding settings.
+
+    Every setting comes from the run's export (``decaqa.json``), so an answer here is the
+    answer `decaqa evaluate` and the run's validation gave for the same input.
+    """
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                 info: Mapping[str, Any] | None = None, batch_size: int = 32):
-        self.model, self.tokenizer = model.eval(), tokenizer
+                 info: Mapping[str, Any] | None = None):
         self.info = dict(info or {})
+        self.precision = str(self.info.get("precision", "32-true"))
+        if self.precision == "bf16-true":
+            model = model.to(torch.bfloat16)
+        self.model, self.tokenizer = model.eval(), tokenizer
         self.input_format = self.info.get("input_format", DEFAULT_FORMAT)
         self.max_source_tokens = int(self.info.get("max_source_tokens", 512))
         gen = self.info.get("generation", {})
         self.max_new_tokens = int(gen.get("max_new_tokens", 64))
         self.num_beams = int(gen.get("num_beams", 1))
-        self.batch_size = batch_size
+        self.batch_size = int(self.info.get("eval_batch_size", 64))
+        self.max_tokens = self.info.get("eval_max_tokens")
         self.truncated = 0  # inputs cut to max_source_tokens so far, reported on stderr
 
     @property
@@ -39,51 +48,71 @@ class QA:
         """The tasks the model was trained on (from the export's decaqa.json)."""
         return [n for n, t in self.info.get("tasks", {}).items() if t.get("trained", True)]
 
-    def ask(self, question: str, context: str) -> str:
-        """Answer one question about one context."""
-        return self.ask_batch([(question, context)])[0]
+    def cap(self, task: str | None) -> int:
+        """How many tokens an answer of ``task`` may have (the model's default without one)."""
+        if task is None:
+            return self.max_new_tokens
+        return int(self.info.get("tasks", {}).get(task, {}).get("max_new_tokens")
+                   or self.max_new_tokens)
 
-    def ask_batch(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
-        """Answer many (question, context) pairs, batched by length; order is kept."""
+    def ask(self, question: str, context: str, task: str | None = None,
+            choices: Sequence[str] | None = None, rank: str = "rank") -> str:
+        """Answer one question about one context; with ``choices``, the most likely one."""
+        return self.ask_batch([(question, context)], task=task,
+                              choices=[choices] if choices is not None else None, rank=rank)[0]
+
+    def ask_batch(self, pairs: Sequence[tuple[str, str]],
+                  task: str | Sequence[str | None] | None = None,
+                  choices: Sequence[Sequence[str]] | None = None,
+                  rank: str = "rank") -> list[str]:
+        """Answer many (question, context) pairs through the one batched path; order is kept.
+
+        ``task``: one task name or one per pair (sets each answer's length cap).
+        ``choices``: one list of answer choices per pair, ranked by likelihood (``rank``:
+        summed, or ``rank_mean`` per token) instead of generating.
+        """
         check_pairs(pairs)
+        tasks = [task] * len(pairs) if task is None or isinstance(task, str) else list(task)
+        sources = self.encode(pairs)
+        batching = dict(max_rows=self.batch_size, max_tokens=self.max_tokens,
+                        precision=self.precision)
+        if choices is not None:
+            if rank not in CHOICE_MODES[1:]:
+                raise TaskError(f"Unknown ranking '{rank}'; use rank or rank_mean.")
+            if len(choices) != len(pairs) or any(not c for c in choices):
+                raise TaskError("Give one non-empty list of choices per question.")
+            return rank_choices(self.model, self.tokenizer, sources, choices,
+                                normalize=rank == "rank_mean", **batching)
+        return generate_answers(self.model, self.tokenizer, sources,
+                                [self.cap(t) for t in tasks], self.num_beams, **batching)
+
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
+        """Format and tokenize, clipping to max_source_tokens (counted, said on stderr)."""
         texts = [format_input(q, c, self.input_format) for q, c in pairs]
         ids = self.tokenizer(texts)["input_ids"]
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        answers: list[str] = [""] * len(ids)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            for i, answer in zip(chunk, self._generate([ids[i] for i in chunk])):
-                answers[i] = answer
-        return answers
-
-    def predict(self, task: str, rows: Iterable[Mapping[str, Any]],
-                tasks_dir: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """Convert raw data-set rows with the task's converter and answer them."""
-        examples = list(iter_examples(get_task(task, tasks_dir), rows))
-        preds = self.ask_batch([(ex.question, ex.context) for ex in examples])
-        return [{"id": ex.id, "task": ex.task, "question": ex.question, "prediction": p,
-                 "answers": ex.answers} for ex, p in zip(examples, preds)]
-
-    @torch.no_grad()
-    def _generate(self, batch_ids: list[list[int]]) -> list[str]:
         limit = self.max_source_tokens
-        clipped = [clip_ids(x, limit) for x in batch_ids]
-        cut = sum(len(x) > limit for x in batch_ids)
+        cut = sum(len(x) > limit for x in ids)
         if cut:
             self.truncated += cut
             print(f"decaqa: {cut} input(s) longer than {limit} tokens were truncated.",
                   file=sys.stderr)
-        width = max(len(x) for x in clipped)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((len(clipped), width), pad, dtype=torch.long)
-        for i, x in enumerate(clipped):
-            input_ids[i, :len(x)] = torch.tensor(x)
-        device = next(self.model.parameters()).device
-        out = self.model.generate(input_ids=input_ids.to(device),
-                                  attention_mask=input_ids.ne(pad).long().to(device),
-                                  max_new_tokens=self.max_new_tokens, num_beams=self.num_beams,
-                                  do_sample=False)
-        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+        return [clip_ids(x, limit) for x in ids]
+
+    def predict(self, task: str, rows: Iterable[Mapping[str, Any]],
+                tasks_dir: Sequence[str] | None = None,
+                choices: str = "generate") -> list[dict[str, Any]]:
+        """Convert raw data-set rows with the task's converter and answer them
+        (``choices="rank"`` ranks the task's answer choices instead of generating)."""
+        spec = get_task(task, tasks_dir)
+        examples = list(iter_examples(spec, rows))
+        pairs = [(ex.question, ex.context) for ex in examples]
+        if choices != "generate" and spec.choices:
+            preds = self.ask_batch(pairs, task=task, choices=[spec.choices] * len(pairs),
+                                   rank=choices)
+        else:
+            preds = self.ask_batch(pairs, task=task)
+        return [{"id": ex.id, "task": ex.task, "question": ex.question, "prediction": p,
+                 "answers": ex.answers} for ex, p in zip(examples, preds)]
 
 
 def check_pairs(pairs: Sequence[tuple[str, str]]) -> None:
@@ -132,27 +161,19 @@ def check_model_path(path: Path) -> None:
 
 def load_checkpoint(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
     """Rebuild the network from a Lightning checkpoint (weights, hparams, tokenizer)."""
-    from tokenizers import Tokenizer
-
     from decaqa.model import build_from_config, load_pretrained
-    from decaqa.tokenizer import EOS, PAD, UNK
+    from decaqa.tokenizer import from_checkpoint
 
     ckpt = read_checkpoint(path)
     hp = ckpt.get("hyper_parameters", {})
-    if "decaqa_tokenizer" in ckpt:
-        tokenizer = PreTrainedTokenizerFast(
-            tokenizer_object=Tokenizer.from_str(ckpt["decaqa_tokenizer"]),
-            pad_token=PAD, eos_token=EOS, unk_token=UNK)
-    else:
-        from decaqa.tokenizer import load_tokenizer
-        tokenizer = load_tokenizer(hp.get("tokenizer") or hp["model"])
+    tokenizer = from_checkpoint(ckpt)
     model = load_pretrained(hp["model"]) if hp.get("model") else build_from_config(
         hp.get("config"), tokenizer)
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     model.load_state_dict(state)
     generation = {"max_new_tokens": hp.get("max_new_tokens", 64),
                   "num_beams": hp.get("num_beams", 1)}
-    return model, tokenizer, {"generation": generation}
+    return model, tokenizer, {**ckpt.get("decaqa_info", {}), "generation": generation}
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -40,7 +40,8 @@ def provenance(trainer: pl.Trainer, module: Seq2SeqQA, data: TaskDataModule,
                        "num_beams": module.hparams.num_beams, "do_sample": False},
         "input_format": data.input_format,
         "max_source_tokens": data.max_source_tokens,
-        "batch_size": data.batch_size, "eval_batch_size": data.eval_batch_size,
+        "batch_size": data.batching.batch_size, "batching": data.batching.settings(),
+        "eval_batch_size": data.eval_batch_size, "eval_max_tokens": data.eval_max_tokens,
         "seed": data.seed, "split": data.eval_split,
         "checkpoint": checkpoint, "global_step": int(trainer.global_step),
         "tasks": data.task_info(), "data_report": data.report,
@@ -76,11 +77,8 @@ class RunArtifacts(pl.Callback):
             state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
             module.load_state_dict(state)  # export the weights the decaScore chose
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        info = {"input_format": data.input_format, "max_source_tokens": data.max_source_tokens,
-                "eval_batch_size": data.eval_batch_size,
-                "precision": str(trainer.precision),  # evaluate decodes the same way
-                "tasks": data.task_info(), "decaqa_version": decaqa.__version__}
-        model_dir = module.export(self.run_dir / "model", info)
+        info = {**data.answering_info(), "decaqa_version": decaqa.__version__}
+        model_dir = module.export(self.run_dir / "model", info)  # + precision, decoding
         seen = getattr(data, "sampler", None)
         mixture = {"strategy": data.mixture.strategy,
                    "rates": getattr(seen, "rates", {}),
@@ -227,7 +225,32 @@ class DecaqaCLI(LightningCLI):
         name = Path(str(configs[-1])).stem if configs else "default"
         return Path("runs") / name
 
+    def _ckpt_path(self) -> str | None:
+        """The checkpoint this command starts from, if any (``last``: the run's own)."""
+        value = self._top("ckpt_path", None)
+        if value == "last":
+            last = self._run_dir() / "checkpoints" / "last.ckpt"
+            return str(last) if last.exists() else None
+        return None if value in (None, "best", "hpc", "registry") else str(value)
+
+    def connect_tokenizer(self) -> None:
+        """The run owns the tokenizer: restored from the checkpoint it resumes or evaluates
+        (never retrained), else built once from the model's settings; then handed to the
+        data and to the model, with what answering needs."""
+        from decaqa.qa import read_checkpoint
+        from decaqa.tokenizer import from_checkpoint
+
+        module: Seq2SeqQA = self.model
+        data: TaskDataModule = self.datamodule
+        ckpt = self._ckpt_path()
+        tokenizer = (from_checkpoint(read_checkpoint(ckpt)) if ckpt
+                     else module.build_tokenizer(data.training_texts))
+        data.connect(tokenizer)
+        data.setup("validate" if self.subcommand in ("validate", "test") else "fit")
+        module.connect(tokenizer, data.answering_info())
+
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
+        self.connect_tokenizer()
         run_dir = self._run_dir()
         cfg = self._get(self.config_init, "trainer", default={})
         callbacks = list(cfg.get("callbacks") or [])

@@ -5,8 +5,12 @@ equal, or explicit per-task weights; an eval-only task has rate 0. Round-robin i
 schedule: one batch of each task in turn, after an optional jump-start phase that trains only
 on some tasks (decaNLP jump-started on SQuAD).
 
-Each batch holds one task (so lengths within a batch are alike and padding is small), and
-examples inside a task are taken in shuffled length buckets. Which task comes next is chosen
+Each batch holds one task (so lengths within a batch are alike and padding is small), or, as
+an option, mixes tasks; either way examples are taken in shuffled length buckets and batches
+are cut by a row count and a token budget (``longest x rows``, for the source and for the
+target: decaNLP's ``train_batch_tokens``). `Batching` holds those settings and builds the
+sampler; it is the one replaceable part (``data.batching.class_path`` in a config). Indices
+and lengths are numpy arrays, never Python lists of a whole split. Which task comes next is chosen
 by *deficit*: the task furthest behind its share of examples seen so far. This realises the
 configured rates exactly (not just in expectation), even when token-budget batches hold
 different numbers of examples for different tasks. None of the samplers in torch or Lightning
@@ -14,9 +18,10 @@ does per-task batches with mixing rates, so this one is written by hand.
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Sequence
+
+import numpy as np
 
 from decaqa.tasks import TaskError
 
@@ -78,43 +83,110 @@ class Mixture:
         return {k: v / total for k, v in raw.items()}
 
 
+def split_budget(order: Sequence[int], lengths: np.ndarray, targets: np.ndarray | None,
+                 batch_size: int, max_tokens: int | None) -> list[list[int]]:
+    """Cut ``order`` (sorted by length) into batches of at most ``batch_size`` rows whose
+    ``longest x rows`` stays within ``max_tokens`` for the source and for the target
+    (decaNLP's train_batch_tokens); an example longer than the budget travels alone."""
+    out: list[list[int]] = []
+    cur: list[int] = []
+    src_long = tgt_long = 0
+    src = lengths[np.asarray(order, dtype=np.int64)].tolist() if len(order) else []
+    tgt = (targets[np.asarray(order, dtype=np.int64)].tolist() if targets is not None
+           and len(order) else [0] * len(src))
+    for i, s_len, t_len in zip(order, src, tgt):
+        s_if, t_if = max(src_long, s_len), max(tgt_long, t_len)
+        full = len(cur) >= batch_size or (max_tokens is not None and bool(cur) and (
+            s_if * (len(cur) + 1) > max_tokens or t_if * (len(cur) + 1) > max_tokens))
+        if full:
+            out.append(cur)
+            cur, s_if, t_if = [], s_len, t_len
+        cur.append(int(i))
+        src_long, tgt_long = s_if, t_if
+    if cur:
+        out.append(cur)
+    return out
+
+
 class TaskBatches:
-    """Endless batches of one task: shuffled, bucketed by length, sized by count or tokens."""
+    """Endless batches of one task: each pass shuffles the task, sorts buckets of
+    ``bucket_batches`` batches by length, cuts them by count and token budget, and shuffles
+    the batches of the whole pass, so every example comes once per pass."""
 
     def __init__(self, indices: Sequence[int], lengths: Sequence[int], batch_size: int,
-                 max_tokens: int | None, rng: random.Random, bucket_batches: int = 50):
-        self.indices, self.lengths = list(indices), list(lengths)
+                 max_tokens: int | None, rng: np.random.Generator, bucket_batches: int = 50,
+                 target_lengths: Sequence[int] | None = None):
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.targets = None if target_lengths is None else np.asarray(target_lengths,
+                                                                      dtype=np.int64)
         self.batch_size, self.max_tokens = batch_size, max_tokens
         self.rng, self.bucket = rng, bucket_batches * batch_size
         self._queue: list[list[int]] = []
 
     def _refill(self) -> None:
-        order = list(range(len(self.indices)))
-        self.rng.shuffle(order)
+        order = self.rng.permutation(len(self.indices))
         batches: list[list[int]] = []
         for start in range(0, len(order), self.bucket):
-            chunk = sorted(order[start:start + self.bucket], key=lambda i: self.lengths[i])
-            batches.extend(self._split(chunk))
-        self.rng.shuffle(batches)
-        self._queue = batches
-
-    def _split(self, chunk: list[int]) -> list[list[int]]:
-        out, cur, longest = [], [], 0
-        for i in chunk:
-            longest_if = max(longest, self.lengths[i])
-            full = len(cur) >= self.batch_size or (
-                self.max_tokens is not None and cur and longest_if * (len(cur) + 1) > self.max_tokens)
-            if full:
-                out.append(cur)
-                cur, longest_if = [], self.lengths[i]
-            cur.append(i)
-            longest = longest_if
-        if cur:
-            out.append(cur)
-        return [[self.indices[i] for i in b] for b in out]
+            chunk = order[start:start + self.bucket]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches.extend(split_budget(chunk, self.lengths, self.targets, self.batch_size,
+                                        self.max_tokens))
+        self._queue = [[int(self.indices[i]) for i in batches[k]]
+                       for k in self.rng.permutation(len(batches))]
 
     def next(self) -> list[int]:
         if not self._queue:
+            self._refill()
+        return self._queue.pop()
+
+
+class MixedBatches:
+    """Endless batches that mix tasks: each bucket draws ``rate x bucket`` examples of every
+    task (from that task's own shuffled passes), sorts them by length and cuts them by the
+    token budget, so lengths inside a batch stay close whatever the task."""
+
+    def __init__(self, tasks: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+                 rates: Mapping[str, float], batch_size: int, max_tokens: int | None,
+                 rng: np.random.Generator, bucket_batches: int = 50):
+        self.tasks = {n: t for n, t in tasks.items() if rates.get(n, 0) > 0}
+        self.rates, self.batch_size, self.max_tokens = rates, batch_size, max_tokens
+        self.rng, self.bucket = rng, bucket_batches * batch_size
+        self._pos = {n: 0 for n in self.tasks}
+        self._perm = {n: self.rng.permutation(len(t[0])) for n, t in self.tasks.items()}
+        self._drawn = {n: 0 for n in self.tasks}
+        self._queue: list[list[int]] = []
+
+    def _take(self, name: str, k: int) -> list[int]:
+        out: list[int] = []
+        while len(out) < k:
+            perm, pos = self._perm[name], self._pos[name]
+            step = min(k - len(out), len(perm) - pos)
+            out.extend(perm[pos:pos + step].tolist())
+            self._pos[name] = pos + step
+            if self._pos[name] == len(perm):  # a pass is over: a fresh shuffle of the task
+                self._perm[name], self._pos[name] = self.rng.permutation(len(perm)), 0
+        return out
+
+    def _refill(self) -> None:
+        total = sum(self._drawn.values()) + self.bucket
+        want = {n: max(0, round(self.rates[n] * total) - self._drawn[n]) for n in self.tasks}
+        index, src, tgt = [], [], []
+        for name, k in want.items():
+            indices, lengths, targets = self.tasks[name]
+            local = np.asarray(self._take(name, k), dtype=np.int64)
+            self._drawn[name] += k
+            index.append(indices[local])
+            src.append(lengths[local])
+            tgt.append(targets[local] if targets is not None else np.zeros_like(local))
+        index_a, src_a, tgt_a = map(np.concatenate, (index, src, tgt))
+        order = np.argsort(src_a, kind="stable")
+        batches = split_budget(order, src_a, tgt_a, self.batch_size, self.max_tokens)
+        self._queue = [[int(index_a[i]) for i in batches[k]]
+                       for k in self.rng.permutation(len(batches))]
+
+    def next(self) -> list[int]:
+        while not self._queue:
             self._refill()
         return self._queue.pop()
 
@@ -123,24 +195,35 @@ class MultitaskBatchSampler:
     """Yields ``steps`` batches of global indices into the concatenation of task datasets.
 
     ``task_lengths[name]`` holds the token length of each example of that task, in the order
-    the task's examples appear in the concatenated dataset starting at ``offsets[name]``.
+    the task's examples appear in the concatenated dataset starting at ``offsets[name]``;
+    ``target_lengths`` (optional) the answers' lengths, so the token budget holds for both.
+    ``mixed``: batches mix tasks (length-sorted across tasks) instead of one task per batch.
     Each rank of a distributed run draws its own stream (seeded by rank), so no sharding of a
     fixed list is needed.
     """
 
     def __init__(self, task_lengths: Mapping[str, Sequence[int]], offsets: Mapping[str, int],
                  mixture: Mixture, steps: int, batch_size: int = 32,
-                 max_tokens: int | None = None, seed: int = 0, rank: int = 0):
-        self.task_lengths, self.offsets = task_lengths, offsets
+                 max_tokens: int | None = None, seed: int = 0, rank: int = 0,
+                 target_lengths: Mapping[str, Sequence[int]] | None = None,
+                 mixed: bool = False, bucket_batches: int = 50):
+        self.task_lengths = {k: np.asarray(v, dtype=np.int64) for k, v in task_lengths.items()}
+        self.target_lengths = ({k: np.asarray(v, dtype=np.int64)
+                                for k, v in target_lengths.items()} if target_lengths else None)
+        self.offsets = dict(offsets)
         self.mixture, self.steps = mixture, steps
         self.batch_size, self.max_tokens = batch_size, max_tokens
+        self.mixed, self.bucket_batches = mixed, bucket_batches
         self.seed, self.rank, self.epoch = seed, rank, 0
         self.seen_total: dict[str, int] = {}  # examples handed out, all epochs: the realised mix
-        self.rates = mixture.rates({k: len(v) for k, v in task_lengths.items()})
-        missing = {n for n in mixture.jump_start_tasks if not task_lengths.get(n)}
+        self.rates = mixture.rates({k: len(v) for k, v in self.task_lengths.items()})
+        missing = {n for n in mixture.jump_start_tasks if not len(task_lengths.get(n, ()))}
         if missing:
             raise TaskError(f"jump_start_tasks names {', '.join(sorted(missing))}, which are "
                             "not training tasks of this run (or have no examples).")
+        starts = sorted((o, n) for n, o in self.offsets.items() if n in self.task_lengths)
+        self._starts = np.array([o for o, _ in starts], dtype=np.int64)
+        self._names = [n for _, n in starts]
 
     def __len__(self) -> int:
         return self.steps
@@ -148,18 +231,45 @@ class MultitaskBatchSampler:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.rank, self.epoch])
+
+    def _targets(self, name: str) -> np.ndarray | None:
+        return None if self.target_lengths is None else self.target_lengths[name]
+
+    def _stream(self, name: str, rng: np.random.Generator) -> TaskBatches:
+        lengths = self.task_lengths[name]
+        start = self.offsets[name]
+        return TaskBatches(np.arange(start, start + len(lengths)), lengths, self.batch_size,
+                           self.max_tokens, rng, self.bucket_batches, self._targets(name))
+
+    def task_of(self, index: int) -> str:
+        """The task an index of the concatenated dataset belongs to."""
+        return self._names[int(np.searchsorted(self._starts, index, side="right")) - 1]
+
     def __iter__(self) -> Iterator[list[int]]:
-        rng = random.Random(f"{self.seed}-{self.rank}-{self.epoch}")
-        streams = {
-            name: TaskBatches(range(self.offsets[name], self.offsets[name] + len(lengths)),
-                              lengths, self.batch_size, self.max_tokens, rng)
-            for name, lengths in self.task_lengths.items()
-            if self.rates[name] > 0 or name in self.mixture.jump_start_tasks}
+        rng = self._rng()
+        streams = {name: self._stream(name, rng) for name in self.task_lengths
+                   if self.rates[name] > 0 or name in self.mixture.jump_start_tasks}
+        mixed = None
+        if self.mixed:
+            tasks = {n: (np.arange(self.offsets[n], self.offsets[n] + len(ls)), ls,
+                         self._targets(n)) for n, ls in self.task_lengths.items()}
+            mixed = MixedBatches(tasks, self.rates, self.batch_size, self.max_tokens, rng,
+                                 self.bucket_batches)
         seen = {name: 0 for name in streams}
         order = [name for name in streams if self.rates[name] > 0]  # rate 0: jump-start only
         for step in range(self.steps):
             if step == self.mixture.jump_start_steps > 0:
                 seen = dict.fromkeys(seen, 0)  # the mixing phase realises its rates afresh
+            in_jump_start = step < self.mixture.jump_start_steps and self.mixture.jump_start_tasks
+            if mixed is not None and not in_jump_start:
+                batch = mixed.next()
+                for index in batch:
+                    name = self.task_of(index)
+                    self.seen_total[name] = self.seen_total.get(name, 0) + 1
+                yield batch
+                continue
             name = self._pick(step, order, seen)
             batch = streams[name].next()
             seen[name] += len(batch)
@@ -178,3 +288,41 @@ class MultitaskBatchSampler:
             pool, rates = order, self.rates
         total = sum(seen[n] for n in pool) + 1
         return max(pool, key=lambda n: rates[n] * total - seen[n])
+
+
+class Batching:
+    """How training batches are drawn; every argument is settable from YAML (``data.batching``),
+    and a subclass of your own replaces the sampler (``class_path: my.Batching``).
+
+    Args:
+        batch_size: rows per batch at most.
+        max_tokens: token budget per batch, ``longest x rows`` for the source and for the
+            target; None: rows alone decide.
+        mixed: batches mix tasks (length-sorted across tasks) instead of one task per batch.
+        bucket_batches: batches per length bucket (larger: less padding, less randomness).
+    """
+
+    def __init__(self, batch_size: int = 32, max_tokens: int | None = None,
+                 mixed: bool = False, bucket_batches: int = 50):
+        if batch_size < 1:
+            raise TaskError(f"batch_size must be at least 1, got {batch_size}.")
+        if max_tokens is not None and max_tokens < 1:
+            raise TaskError(f"max_tokens must be positive (or null for no budget), got "
+                            f"{max_tokens}.")
+        if bucket_batches < 1:
+            raise TaskError(f"bucket_batches must be at least 1, got {bucket_batches}.")
+        self.batch_size, self.max_tokens = batch_size, max_tokens
+        self.mixed, self.bucket_batches = mixed, bucket_batches
+
+    def sampler(self, task_lengths: Mapping[str, Sequence[int]],
+                target_lengths: Mapping[str, Sequence[int]], offsets: Mapping[str, int],
+                mixture: Mixture, steps: int, seed: int = 0, rank: int = 0
+                ) -> MultitaskBatchSampler:
+        return MultitaskBatchSampler(task_lengths, offsets, mixture, steps, self.batch_size,
+                                     self.max_tokens, seed, rank, target_lengths,
+                                     self.mixed, self.bucket_batches)
+
+    def settings(self) -> dict:
+        return {"class": type(self).__name__, "batch_size": self.batch_size,
+                "max_tokens": self.max_tokens, "mixed": self.mixed,
+                "bucket_batches": self.bucket_batches}

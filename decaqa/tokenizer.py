@@ -8,7 +8,7 @@ pieces that can be copied in one step (``split_digits=True`` splits them one by 
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -50,3 +50,40 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
         raise TaskError(f"Could not load a tokenizer from '{name_or_path}' "
                         f"({type(err).__name__}); give a hub name, a model folder with "
                         "tokenizer files, or a tokenizer.json.") from err
+
+
+def build_tokenizer(model: str | None = None, tokenizer: str | None = None,
+                    vocab_size: int = 4000, split_digits: bool = False,
+                    texts: Callable[[], Iterable[str]] | None = None) -> PreTrainedTokenizerBase:
+    """The run's tokenizer, built once: the one named, the pretrained model's own, or a BPE
+    trained on ``texts()`` (the training split's inputs and answers) for a model from scratch.
+    """
+    if tokenizer:
+        return load_tokenizer(tokenizer)
+    if model:
+        return load_tokenizer(model)
+    if texts is None:
+        raise TaskError("A model from scratch trains its tokenizer on the training text; run "
+                        "it with a decaqa data module (or give model.tokenizer).")
+    return train_tokenizer(texts(), vocab_size, split_digits)
+
+
+CHECKPOINT_KEY = "decaqa_tokenizer"
+
+
+def to_checkpoint(tokenizer: PreTrainedTokenizerBase) -> str | None:
+    """The tokenizer as the string a checkpoint stores (fast tokenizers; None otherwise)."""
+    return tokenizer.backend_tokenizer.to_str() if tokenizer.is_fast else None
+
+
+def from_checkpoint(checkpoint: Mapping[str, Any]) -> PreTrainedTokenizerBase:
+    """The tokenizer a checkpoint was trained with: restored, never rebuilt or retrained."""
+    if CHECKPOINT_KEY in checkpoint:
+        return PreTrainedTokenizerFast(
+            tokenizer_object=Tokenizer.from_str(checkpoint[CHECKPOINT_KEY]),
+            pad_token=PAD, eos_token=EOS, unk_token=UNK, model_max_length=100_000)
+    hp = checkpoint.get("hyper_parameters", {})
+    if hp.get("tokenizer") or hp.get("model"):
+        return load_tokenizer(hp.get("tokenizer") or hp["model"])
+    raise TaskError("This checkpoint holds no tokenizer and names no pretrained one; use a "
+                    "checkpoint written by decaqa fit.")

@@ -50,7 +50,7 @@ def test_decanlp_configs_build_with_stubbed_downloads(size: str, tmp_path: Path,
     real_load_dataset = datasets.load_dataset
     monkeypatch.setattr("decaqa.data.datasets.load_dataset", fake_load_dataset)
     tok = train_tokenizer(["question: context: a b c d e f g"] * 10, 200)
-    monkeypatch.setattr("decaqa.model.load_tokenizer", lambda name: tok)
+    monkeypatch.setattr("decaqa.tokenizer.load_tokenizer", lambda name: tok)
     monkeypatch.setattr("decaqa.model.load_pretrained",
                         lambda name: __import__("decaqa.model", fromlist=["x"]).build_from_config(
                             {"d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2,
@@ -64,8 +64,7 @@ def test_decanlp_configs_build_with_stubbed_downloads(size: str, tmp_path: Path,
     assert "wsc" not in data.task_names and "wsc" in data.eval_task_names  # hub wsc: test only
     assert len(data.task_names) == 9 and len(data.eval_task_names) == 10
 
-    data.connect(module.tokenizer_for(data.training_texts))
-    data.setup("fit")
+    assert data.tokenizer is tok and module.tokenizer is tok  # the run built it once, for both
     module.configure_model()
     batch = next(iter(data.train_dataloader()))
     loss = module.training_step(batch, 0)

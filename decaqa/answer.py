@@ -1,0 +1,156 @@
+"""The one batched answering path: validation, `decaqa evaluate`, `ask`, `ask_batch` and
+`predict` all come here, so the same input gets the same answer whichever way it was asked.
+
+Generation: sort by (generation cap, length), cut into batches by a row count and a token
+budget (``longest x rows``), pad each batch only to its own longest input, generate, decode,
+and hand the answers back in the caller's order. Batches never mix generation caps, so a
+batch's cap is the cap of each of its rows (greedy and beam alike).
+
+Rank classification (T0's rule, or lm-evaluation-harness's length-normalised one): score each
+answer choice by the log-likelihood of its tokens (and the closing </s>) given the input, and
+return the best one, so the answer is always a valid label.
+
+Precision is one recorded setting (the run's, in its export) applied here with autocast, so
+`ask` decodes exactly as validation did. Imports torch and transformers only: light enough
+for a notebook. Hand-written because transformers' `generate` takes one padded batch and has
+no length-sorted, budgeted batching or choice ranking of its own.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Sequence
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
+CHOICE_MODES = ("generate", "rank", "rank_mean")
+
+
+def autocast(precision: str | None, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context of a Lightning precision name (nothing for 32-bit or None)."""
+    if precision == "bf16-mixed":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision == "16-mixed":
+        return torch.autocast(device.type, dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def plan_batches(lengths: Sequence[int], max_rows: int, max_tokens: int | None = None,
+                 caps: Sequence[int] | None = None) -> list[list[int]]:
+    """Index batches: longest first within each generation cap; a batch holds at most
+    ``max_rows`` rows and ``longest x rows <= max_tokens`` (a single longer row goes alone)."""
+    n = len(lengths)
+    caps = caps if caps is not None else [0] * n
+    order = sorted(range(n), key=lambda i: (-caps[i], -lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        longest = lengths[current[0]] if current else lengths[i]  # longest first: the head
+        if current and (len(current) >= max_rows or caps[i] != caps[current[0]] or (
+                max_tokens is not None and longest * (len(current) + 1) > max_tokens)):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device,
+        fill: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists to the longest one: (ids, attention mask)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id if fill is None else fill, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.as_tensor(list(r), dtype=torch.long)
+        mask[i, :len(r)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _device(model: PreTrainedModel) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def generate_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                     sources: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],
+                     num_beams: int = 1, max_rows: int = 64, max_tokens: int | None = None,
+                     precision: str | None = None) -> list[str]:
+    """Answer tokenized inputs; ``max_new_tokens`` is one cap or one per input."""
+    if not sources:
+        return []
+    caps = ([int(max_new_tokens)] * len(sources) if isinstance(max_new_tokens, int)
+            else [int(c) for c in max_new_tokens])
+    device = _device(model)
+    answers: list[str] = [""] * len(sources)
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in plan_batches([len(s) for s in sources], max_rows, max_tokens, caps):
+            ids, mask = pad([sources[i] for i in batch], tokenizer.pad_token_id, device)
+            with autocast(precision, device):
+                out = model.generate(input_ids=ids, attention_mask=mask,
+                                     max_new_tokens=caps[batch[0]], num_beams=num_beams,
+                                     do_sample=False)
+            texts = tokenizer.batch_decode(out, skip_special_tokens=True)
+            for i, text in zip(batch, texts):
+                answers[i] = text.strip()
+    finally:
+        model.train(was_training)
+    return answers
+
+
+def _choice_ids(tokenizer: PreTrainedTokenizerBase, choices: Sequence[str]) -> list[list[int]]:
+    """Each choice as the model would write it: its tokens and the closing </s>."""
+    return tokenizer(list(choices), add_special_tokens=True)["input_ids"]
+
+
+@torch.no_grad()
+def choice_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                  sources: Sequence[Sequence[int]], choices: Sequence[Sequence[str]],
+                  normalize: bool = False, max_rows: int = 64, max_tokens: int | None = None,
+                  precision: str | None = None) -> list[list[float]]:
+    """Log-likelihood of every choice of every input (summed, or per token if ``normalize``).
+
+    Each batch is encoded once; the encoder states are repeated for the batch's choices.
+    """
+    device = _device(model)
+    scores: list[list[float]] = [[] for _ in sources]
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in plan_batches([len(s) for s in sources], max_rows, max_tokens):
+            ids, mask = pad([sources[i] for i in batch], tokenizer.pad_token_id, device)
+            owners, targets = [], []
+            for row, i in enumerate(batch):
+                for target in _choice_ids(tokenizer, choices[i]):
+                    owners.append(row)
+                    targets.append(target)
+            labels, label_mask = pad(targets, tokenizer.pad_token_id, device, fill=-100)
+            index = torch.tensor(owners, device=device)
+            with autocast(precision, device):
+                encoded = model.get_encoder()(input_ids=ids, attention_mask=mask)
+                hidden = encoded.last_hidden_state.index_select(0, index)
+                logits = model(encoder_outputs=(hidden,), attention_mask=mask[index],
+                               labels=labels).logits
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            total = (picked * label_mask).sum(-1)
+            if normalize:
+                total = total / label_mask.sum(-1)
+            for owner, value in zip(owners, total.tolist()):
+                scores[batch[owner]].append(value)
+    finally:
+        model.train(was_training)
+    return scores
+
+
+def rank_choices(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                 sources: Sequence[Sequence[int]], choices: Sequence[Sequence[str]],
+                 normalize: bool = False, **batching) -> list[str]:
+    """The most likely choice of each input (ties go to the earlier choice)."""
+    scores = choice_scores(model, tokenizer, sources, choices, normalize, **batching)
+    return [opts[max(range(len(opts)), key=lambda k: (s[k], -k))]
+            for opts, s in zip(choices, scores)]
