@@ -202,7 +202,13 @@ def user_error(err: BaseException) -> TaskError | None:
     return None
 
 
-def run(argv: Sequence[str]) -> int:
+def run(argv: Sequence[str], started: float | None = None) -> int:
+    """Run one `decaqa` command; ``started``: when it began (default now), for time budgets."""
+    import time
+
+    from decaqa.budget import mark_start
+
+    mark_start(started if started is not None else time.time())
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS:
             from decaqa.run import cli_main
@@ -220,7 +226,9 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    sys.exit(run(list(sys.argv[1:] if argv is None else argv)))
+    from decaqa.budget import process_started
+
+    sys.exit(run(list(sys.argv[1:] if argv is None else argv), started=process_started()))
 
 
 if __name__ == "__main__":

@@ -429,24 +429,36 @@ class TaskDataModule(pl.LightningDataModule):
             console.print(f"[bold]{name}[/bold]: " + "; ".join(parts))
 
     # -- loaders ---------------------------------------------------------------------------
-    def train_dataloader(self) -> DataLoader:
+    def _train_sampler(self, steps: int | None = None, rank: int = 0
+                       ) -> tuple[datasets.Dataset, Any]:
+        """The concatenated training examples and a fresh batch sampler over them."""
         parts = self.tokenized["train"]
         names = list(parts)
-        concat = datasets.concatenate_datasets([parts[n] for n in names]).select_columns(
-            ["input_ids", "labels", "task"])
         offsets, start = {}, 0
         for n in names:
             offsets[n], start = start, start + len(parts[n])
-        steps = self.steps_per_epoch or math.ceil(start / self.batching.batch_size)
-        rank = self.trainer.global_rank if self.trainer else 0
+        concat = datasets.concatenate_datasets([parts[n] for n in names]).select_columns(
+            ["input_ids", "labels", "task"])
+        steps = steps or self.steps_per_epoch or math.ceil(start / self.batching.batch_size)
         sampler = self.batching.sampler({n: column(parts[n], "length") for n in names},
                                         {n: column(parts[n], "target_length") for n in names},
                                         offsets, self.mixture, steps, self.seed, rank)
+        return concat, sampler
+
+    def train_dataloader(self) -> DataLoader:
+        rank = self.trainer.global_rank if self.trainer else 0
+        concat, sampler = self._train_sampler(rank=rank)
         if self.trainer is not None:
             sampler.set_epoch(self.trainer.current_epoch)
         self.sampler = sampler
         return DataLoader(concat, batch_sampler=sampler, collate_fn=self._collate,
                           num_workers=self.num_workers)
+
+    def train_batches(self, n: int) -> list[dict[str, Any]]:
+        """``n`` collated training batches from a fresh sampler of this run's settings (for
+        timing a step; the run's own sampler and its counts are untouched)."""
+        concat, sampler = self._train_sampler(steps=n)
+        return [self._collate([concat[int(i)] for i in ids]) for ids in sampler]
 
     def val_dataloader(self) -> list[DataLoader]:
         """One loader per task, longest inputs first, in chunks that the answering path cuts

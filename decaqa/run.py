@@ -22,6 +22,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from rich.console import Console
 
 import decaqa
+from decaqa.budget import Plan, run_started
 from decaqa.data import TaskDataModule
 from decaqa.model import Seq2SeqQA
 from decaqa.tasks import TaskError
@@ -56,14 +57,21 @@ def metrics_document(results: dict[str, Any], extra: dict[str, Any]) -> dict[str
 class RunArtifacts(pl.Callback):
     """Writes metrics.json, mixture.json and model/ at the end of fit (rank zero only)."""
 
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, run_dir: str | Path, plan: Plan | None = None):
         self.run_dir = Path(run_dir)
+        self.plan = plan
         self.best: dict[str, Any] | None = None
-        self.started = time.time()
+        self.started = run_started()
+        self.validation_s: list[float] = []
+        self._val_started = 0.0
+
+    def on_validation_start(self, trainer: pl.Trainer, module: Seq2SeqQA) -> None:
+        self._val_started = time.time()
 
     def on_validation_end(self, trainer: pl.Trainer, module: Seq2SeqQA) -> None:
         if trainer.sanity_checking or module.results is None:
             return
+        self.validation_s.append(round(time.time() - self._val_started, 2))
         if self.best is None or module.results["decascore"] >= self.best["decascore"]:
             self.best = dict(module.results, predictions=list(module.predictions))
 
@@ -89,6 +97,10 @@ class RunArtifacts(pl.Callback):
             doc = metrics_document(self.best, provenance(trainer, module, data, best_path))
             doc["provenance"]["mixture"] = mixture
             doc["provenance"]["train_seconds"] = round(time.time() - self.started, 1)
+            doc["provenance"]["precision"] = str(trainer.precision)
+            doc["provenance"]["validation_seconds"] = self.validation_s
+            if self.plan is not None:
+                doc["provenance"]["time_budget"] = self.plan.to_dict()
             (self.run_dir / "metrics.json").write_text(json.dumps(doc, indent=2))
             with open(self.run_dir / "predictions.jsonl", "w") as f:
                 for row in self.best["predictions"]:
@@ -174,6 +186,19 @@ def _clock(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
+class BudgetGuard(pl.Callback):
+    """Stops training (Lightning then validates) if the planned steps run past the deadline."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.started = run_started()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if time.time() - self.started > self.plan.train_deadline_s and not trainer.should_stop:
+            self.plan.stopped_early_at = int(trainer.global_step)
+            trainer.should_stop = True
+
+
 def print_table(results: dict[str, Any], title: str,
                 baseline: dict[str, Any] | None = None) -> None:
     """Per-task table and the decaScore, on stdout."""
@@ -207,6 +232,9 @@ class DecaqaCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--run_dir", type=str | None, default=None,
                             help="where the run writes everything (default runs/<config name>)")
+        parser.add_argument("--time_budget", type=str | None, default=None,
+                            help="wall-clock budget for the whole run (e.g. 9m): the faster "
+                                 "precision is measured and max_steps sized to fit")
         parser.add_argument("--progress_interval", type=float, default=30.0,
                             help="seconds between progress lines when stdout is not a "
                                  "terminal (a log file, CI)")
@@ -249,14 +277,37 @@ class DecaqaCLI(LightningCLI):
         data.setup("validate" if self.subcommand in ("validate", "test") else "fit")
         module.connect(tokenizer, data.answering_info())
 
+    def plan_budget(self, cfg: dict[str, Any], kwargs: dict[str, Any]) -> Plan | None:
+        """With ``--time_budget``: time each precision, size the steps, set the trainer."""
+        from decaqa.budget import make_plan, parse_duration
+
+        budget = parse_duration(self._top("time_budget", None))
+        if budget is None or self.subcommand not in (None, "fit"):
+            return None
+        accelerator = str(cfg.get("accelerator") or "auto")
+        accelerator = "gpu" if accelerator in ("gpu", "cuda") or (
+            accelerator == "auto" and torch.cuda.is_available()) else "cpu"
+        plan = make_plan(self.model, self.datamodule, budget, cfg.get("precision"), accelerator)
+        kwargs.update(precision=plan.precision, max_steps=plan.steps,
+                      val_check_interval=plan.steps, check_val_every_n_epoch=None)
+        Console(stderr=True).print(
+            f"[bold]time budget[/bold] {budget:.0f}s: {plan.precision} "
+            f"({', '.join(f'{p} {s * 1000:.0f} ms' for p, s in plan.step_s.items())} per step), "
+            f"{plan.steps} steps, validation about {plan.validation_s:.0f}s, "
+            f"setup {plan.setup_s:.0f}s")
+        return plan
+
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         self.connect_tokenizer()
         run_dir = self._run_dir()
         cfg = self._get(self.config_init, "trainer", default={})
+        plan = self.plan_budget(cfg, kwargs)
         callbacks = list(cfg.get("callbacks") or [])
         callbacks += [ModelCheckpoint(dirpath=run_dir / "checkpoints", monitor="val/decascore",
                                       mode="max", save_last=True, filename="best"),
-                      RunArtifacts(run_dir)]
+                      RunArtifacts(run_dir, plan)]
+        if plan is not None:
+            callbacks.append(BudgetGuard(plan))
         if cfg.get("enable_progress_bar") is not False:  # logs and CI may switch it off
             callbacks.append(RichProgressBar(refresh_rate=10) if sys.stdout.isatty()
                              else LogProgress(self._top("progress_interval", 30.0)))

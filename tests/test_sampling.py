@@ -323,3 +323,67 @@ def test_offsets_are_respected():
     assert all(100 <= i < 116 for i in batches[0] + batches[2])
     assert all(7 <= i < 23 for i in batches[1] + batches[3])
     assert sorted(batches[0] + batches[2]) == list(range(100, 116))
+
+
+# -- token budgets on source and target, mixed batches, Batching -------------------------------
+def test_budget_holds_for_source_and_target():
+    lengths = make_lengths(lo=1, hi=60, seed=5)
+    targets = {n: [int(x * 1.5) + 1 for x in ls[::-1]] for n, ls in lengths.items()}
+    sampler = sampler_for(Mixture("equal"), steps=600, lengths=lengths, max_tokens=240,
+                          batch_size=64, target_lengths=targets)
+    src = {i: ln for n, ls in lengths.items()
+           for i, ln in zip(range(sampler.offsets[n], sampler.offsets[n] + len(ls)), ls)}
+    tgt = {i: ln for n, ls in targets.items()
+           for i, ln in zip(range(sampler.offsets[n], sampler.offsets[n] + len(ls)), ls)}
+    for batch in sampler:
+        if len(batch) > 1:
+            assert max(src[i] for i in batch) * len(batch) <= 240
+            assert max(tgt[i] for i in batch) * len(batch) <= 240
+
+
+@pytest.mark.parametrize("max_tokens", [None, 400])
+@pytest.mark.parametrize("strategy", ["proportional", "equal", "temperature"])
+def test_mixed_batches_realise_the_mixture_and_keep_every_example(strategy, max_tokens):
+    lengths = make_lengths(lo=1, hi=100, seed=6)
+    sampler = sampler_for(Mixture(strategy), steps=1500, lengths=lengths, mixed=True,
+                          max_tokens=max_tokens)
+    per_task: dict[str, list[int]] = {n: [] for n in lengths}
+    batches = list(sampler)
+    mixed = 0
+    for batch in batches:
+        names = {task_of(i, lengths, sampler.offsets) for i in batch}
+        mixed += len(names) > 1
+        for i in batch:
+            per_task[task_of(i, lengths, sampler.offsets)].append(i)
+    assert mixed > len(batches) // 2                            # batches do mix tasks
+    total = sum(len(v) for v in per_task.values())
+    assert {n: len(v) for n, v in per_task.items()} == sampler.seen_total
+    for name, rate in sampler.rates.items():
+        assert abs(len(per_task[name]) / total - rate) < 0.02, (name, rate)
+        # each pass over a task shows every example once: counts differ by at most one
+        # pass (plus the bucket still being handed out when the steps ran out)
+        n, lo = len(lengths[name]), sampler.offsets[name]
+        counts = Counter(per_task[name])
+        assert set(counts) <= set(range(lo, lo + n))
+        if len(per_task[name]) >= 2 * n:
+            assert len(counts) == n and max(counts.values()) - min(counts.values()) <= 2
+
+
+def test_mixed_batches_keep_lengths_close():
+    lengths = make_lengths(lo=1, hi=200, seed=7)
+    sampler = sampler_for(Mixture("equal"), steps=300, lengths=lengths, batch_size=16, mixed=True)
+    flat = [ln for ls in lengths.values() for ln in ls]
+    spread = [max(flat[i] for i in b) - min(flat[i] for i in b) for b in sampler]
+    assert sum(spread) / len(spread) < 20
+
+
+def test_batching_builds_the_sampler_and_checks_its_settings():
+    from decaqa.sampling import Batching
+
+    lengths = make_lengths()
+    sampler = Batching(batch_size=8, max_tokens=100, mixed=True).sampler(
+        lengths, lengths, make_offsets(lengths), Mixture("equal"), steps=5)
+    assert isinstance(sampler, MultitaskBatchSampler) and sampler.mixed and len(sampler) == 5
+    for bad in ({"batch_size": 0}, {"max_tokens": -1}, {"bucket_batches": 0}):
+        with pytest.raises(TaskError, match="must be"):
+            Batching(**bad)

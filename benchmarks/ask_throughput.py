@@ -1,0 +1,114 @@
+"""Answering throughput: `ask_batch` vs answering one question at a time, same model, one run.
+
+decaqa: ``qa.ask_batch(pairs, task=...)`` — the one answering path: sorted by length, cut into
+token-budget batches that never mix generation caps, each padded to its own longest input.
+plain: the same model answering each question alone with ``model.generate`` (same input
+format, same per-task length cap, same precision). The answers must be identical.
+
+The questions: 512 validation questions of all ten mini-decathlon tasks. The model: the one
+given with ``--model`` (e.g. runs/quickstart/model); without it, the quickstart's model trained
+for ``--train-steps`` steps here first, so that answers end where a trained model ends them.
+
+    python benchmarks/ask_throughput.py [--model runs/quickstart/model] [--n 512]
+
+Ends with one JSON line: ratio, identical, n, decaqa_s, plain_s, decaqa_questions_per_s,
+plain_questions_per_s.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, finish, machine  # noqa: E402
+
+import decaqa  # noqa: E402
+from decaqa.answer import autocast  # noqa: E402
+from decaqa.data import MINI_DECATHLON_TASKS  # noqa: E402
+from decaqa.example import clip_ids, format_input  # noqa: E402
+
+
+def train_quick_model(folder: Path, steps: int) -> Path:
+    """The quickstart model, trained ``steps`` steps (no validation), exported to ``folder``."""
+    from decaqa.cli import run
+
+    code = run(["fit", "--config", str(ROOT / "configs" / "quickstart.yaml"), "--run_dir",
+                str(folder), "--time_budget", "null", "--trainer.max_steps", str(steps),
+                "--trainer.val_check_interval", str(steps), "--trainer.precision", "32-true",
+                "--trainer.enable_progress_bar", "false", "--data.val_limit", "1"])
+    if code != 0:
+        raise SystemExit("training the benchmark model failed")
+    return folder / "model"
+
+
+def questions(n: int) -> list[tuple[str, str, str]]:
+    """(task, question, context) for ``n`` validation examples spread over the ten tasks."""
+    from decaqa.tasks import get_task, iter_examples
+    import json
+
+    per_task = -(-n // len(MINI_DECATHLON_TASKS))
+    out = []
+    for name in MINI_DECATHLON_TASKS:
+        task = get_task(name)
+        rows = [json.loads(line) for line in open(task.mini_decathlon_files("validation"))]
+        for ex in list(iter_examples(task, rows))[:per_task]:
+            out.append((name, ex.question, ex.context))
+    return out[:n]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a decaqa export (default: train one briefly here)")
+    parser.add_argument("--n", type=int, default=512)
+    parser.add_argument("--train-steps", type=int, default=600)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(args.model) if args.model else train_quick_model(Path(tmp) / "run",
+                                                                      args.train_steps)
+        qa = decaqa.load(str(path))
+        items = questions(args.n)
+        pairs = [(q, c) for _, q, c in items]
+        tasks = [t for t, _, _ in items]
+
+        started = time.perf_counter()
+        batched = qa.ask_batch(pairs, task=tasks)
+        decaqa_s = time.perf_counter() - started
+
+        # plain: one question at a time, the same format, cap and precision
+        model, tok = qa.model, qa.tokenizer
+        device = next(model.parameters()).device
+        started = time.perf_counter()
+        plain = []
+        with torch.no_grad():
+            for task, (q, c) in zip(tasks, pairs):
+                ids = clip_ids(tok(format_input(q, c, qa.input_format))["input_ids"],
+                               qa.max_source_tokens)
+                with autocast(qa.precision, device):
+                    out = model.generate(input_ids=torch.tensor([ids], device=device),
+                                         max_new_tokens=qa.cap(task), num_beams=qa.num_beams,
+                                         do_sample=False)
+                plain.append(tok.decode(out[0], skip_special_tokens=True).strip())
+        plain_s = time.perf_counter() - started
+
+    same = sum(a == b for a, b in zip(batched, plain))
+    print(f"model: {path} ({qa.precision}, {sum(p.numel() for p in model.parameters()):,} "
+          f"parameters)")
+    print(f"{'':8} {'seconds':>8} {'questions/s':>12}")
+    print(f"{'decaqa':8} {decaqa_s:8.2f} {len(pairs) / decaqa_s:12.1f}  ask_batch: sorted, "
+          f"token-budget batches of <= {qa.batch_size} rows")
+    print(f"{'plain':8} {plain_s:8.2f} {len(pairs) / plain_s:12.1f}  generate, one at a time")
+    print(f"ratio {plain_s / decaqa_s:.2f}x; identical answers: {same}/{len(pairs)}")
+    finish({"ratio": round(plain_s / decaqa_s, 3), "identical": same == len(pairs),
+            "n": len(pairs), "decaqa_s": round(decaqa_s, 3), "plain_s": round(plain_s, 3),
+            "decaqa_questions_per_s": round(len(pairs) / decaqa_s, 2),
+            "plain_questions_per_s": round(len(pairs) / plain_s, 2)})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""A wall-clock budget for a run: `decaqa fit --config configs/quickstart.yaml --time_budget 9m`.
+
+A fixed step count cannot keep a time promise across machines: bf16 autocast is twice as fast
+as fp32 on one CPU and slower on another. So, once the data is tokenized, the run times a few
+training steps in each candidate precision (on a copy of the network, on real batches), keeps
+the faster, estimates validation from a timed sample of answers, and sizes ``max_steps`` to
+what is left of the budget; the LR schedule then follows the steps chosen (Lightning's
+``max_time`` alone would cut the schedule short). A guard stops training, and still
+validates, should the estimate prove optimistic. Every figure of the plan goes to
+metrics.json. Lightning has no such planner, so this module is ours (its guard callback,
+`decaqa.run.BudgetGuard`, lives with the run). Imports nothing heavy at load time: the
+`decaqa` command marks its start here before anything else is imported.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from decaqa.tasks import TaskError
+
+RESERVE_S = 5.0        # export, metrics.json, the summary: measured at 1-3 s on the quickstart
+TRAIN_MARGIN = 0.97    # Lightning's own per-step work (logging, progress) beyond the probe
+
+
+def parse_duration(text: str | float | int | None) -> float | None:
+    """``9m``, ``540s``, ``1h30m``, ``90`` (seconds) -> seconds; None stays None."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                             r"(?:(\d+(?:\.\d+)?)s?)?\s*", str(text))
+        if parts is None or not any(parts.groups()):
+            raise TaskError(f"time_budget '{text}' is not a duration; write e.g. 9m, 540s or "
+                            "1h30m.")
+        h, m, s = (float(g) if g else 0.0 for g in parts.groups())
+        seconds = 3600 * h + 60 * m + s
+    if seconds <= 0:
+        raise TaskError(f"time_budget must be positive, got {text}.")
+    return seconds
+
+
+_STARTED: list[float] = []
+
+
+def mark_start(when: float) -> None:
+    """When the run began: the process start for the `decaqa` command (imports count too),
+    the call for a run started from Python."""
+    _STARTED[:] = [when]
+
+
+def run_started() -> float:
+    return _STARTED[0] if _STARTED else process_started()
+
+
+def process_started() -> float:
+    """When this process started (wall clock)."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - uptime + start_ticks / ticks
+    except (OSError, ValueError, IndexError):
+        return _IMPORTED
+
+
+_IMPORTED = time.time()
+
+
+@dataclass
+class Plan:
+    """What the budget decided, as written to metrics.json."""
+
+    budget_s: float
+    setup_s: float
+    step_s: dict[str, float]
+    precision: str
+    validation_s: float
+    steps: int
+    train_deadline_s: float
+    stopped_early_at: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_steps(budget_s: float, setup_s: float, step_s: dict[str, float],
+               validation_s: float, reserve_s: float = RESERVE_S,
+               margin: float = TRAIN_MARGIN) -> Plan:
+    """Pick the faster precision and the number of steps that fit what the budget leaves."""
+    precision = min(step_s, key=lambda p: step_s[p])
+    train_s = budget_s - setup_s - validation_s - reserve_s
+    steps = int(max(0.0, train_s) * margin / step_s[precision])
+    if steps < 1:
+        raise TaskError(f"time_budget {budget_s:.0f}s leaves no time to train (setup "
+                        f"{setup_s:.0f}s, validation about {validation_s:.0f}s); give a longer "
+                        "budget or a smaller model.")
+    return Plan(budget_s, round(setup_s, 2), {k: round(v, 5) for k, v in step_s.items()},
+                precision, round(validation_s, 2), steps,
+                train_deadline_s=round(budget_s - validation_s - reserve_s, 2))
+
+
+def candidate_precisions(configured: str | None, accelerator: str) -> list[str]:
+    """The precisions worth timing: the configured one, bf16 autocast and full fp32."""
+    names = [str(configured)] if configured else []
+    names += ["bf16-mixed", "32-true"]
+    if accelerator == "gpu":
+        names = [n for n in names if n != "32-true"] or ["bf16-mixed"]
+    return [n for n in dict.fromkeys(names) if n in ("bf16-mixed", "32-true", "16-mixed")]
+
+
+def _train_steps(net: Any, batches: list[dict[str, Any]], precision: str,
+                 learning_rate: float) -> float:
+    """Seconds per training step of ``net`` on ``batches`` (the first two are warm-up)."""
+    import torch
+
+    from decaqa.answer import autocast
+
+    device = next(net.parameters()).device
+    try:  # as the run's own optimiser (decaqa.model)
+        opt = torch.optim.AdamW(net.parameters(), lr=learning_rate, fused=True)
+    except (RuntimeError, ValueError):
+        opt = torch.optim.AdamW(net.parameters(), lr=learning_rate)
+    net.train()
+    started = 0.0
+    for i, batch in enumerate(batches):
+        if i == 2:
+            started = time.perf_counter()
+        with autocast(precision, device):
+            loss = net(input_ids=batch["input_ids"].to(device),
+                       attention_mask=batch["attention_mask"].to(device),
+                       labels=batch["labels"].to(device)).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return (time.perf_counter() - started) / max(1, len(batches) - 2)
+
+
+def measure_step_seconds(module: Any, data: Any, precisions: list[str],
+                         steps: int = 16) -> dict[str, float]:
+    """Seconds per step in each precision, on a copy of the network and real batches."""
+    module.configure_model()
+    batches = data.train_batches(steps + 2)
+    out = {}
+    for precision in precisions:
+        net = copy.deepcopy(module.model)
+        out[precision] = _train_steps(net, batches, precision, module.hparams.learning_rate)
+        del net
+    return out
+
+
+def estimate_validation_seconds(module: Any, data: Any, precision: str,
+                                sample: int = 24) -> float:
+    """Time answering a sample of every task's validation examples (at the task's cap, in
+    one batch) and scale by rows: validation in seconds, on the safe side (batching is
+    cheaper per row than this, and a trained model stops before its cap)."""
+    from decaqa.answer import autocast, generate_answers
+
+    total = 0.0
+    device = next(module.model.parameters()).device
+    for name in data.eval_task_names:
+        ds = data.tokenized[data.eval_split][name]
+        if not len(ds):
+            continue
+        rows = min(sample, data.eval_batch_size, len(ds))
+        take = ds.select(range(0, len(ds), max(1, len(ds) // rows))[:rows])
+        sources = [list(x) for x in take["input_ids"]]
+        cap = data.caps.get(name) or module.hparams.max_new_tokens
+        started = time.perf_counter()
+        with autocast(precision, device):
+            generate_answers(module.model, module.tokenizer, sources, cap,
+                             module.hparams.num_beams, max_rows=rows)
+        total += (time.perf_counter() - started) * len(ds) / len(sources)
+    return total
+
+
+def make_plan(module: Any, data: Any, budget_s: float, configured_precision: str | None,
+              accelerator: str) -> Plan:
+    """Measure, then plan: the whole of the budget logic a run calls."""
+    precisions = candidate_precisions(configured_precision, accelerator)
+    step_s = measure_step_seconds(module, data, precisions)
+    precision = min(step_s, key=lambda p: step_s[p])
+    validation_s = estimate_validation_seconds(module, data, precision)
+    setup_s = time.time() - run_started()
+    return plan_steps(budget_s, setup_s, step_s, validation_s)

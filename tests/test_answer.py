@@ -1,0 +1,169 @@
+"""The one answering path: batching invariants, order, caps, precision, rank classification,
+and the same answer whichever way a question is asked (ask, ask_batch, predict, evaluate)."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+import decaqa
+from decaqa.answer import choice_scores, generate_answers, plan_batches
+from decaqa.cli import run
+from decaqa.tasks import get_task
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "configs" / "smoke.yaml"
+
+
+# -- plan_batches -------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("max_tokens", [None, 300])
+def test_plan_batches_invariants(seed: int, max_tokens: int | None) -> None:
+    rng = random.Random(seed)
+    n = rng.randint(1, 300)
+    lengths = [rng.randint(1, 120) for _ in range(n)]
+    caps = [rng.choice([3, 16, 90]) for _ in range(n)]
+    batches = plan_batches(lengths, max_rows=32, max_tokens=max_tokens, caps=caps)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(n))                      # none lost, none twice
+    for b in batches:
+        assert 1 <= len(b) <= 32
+        assert len({caps[i] for i in b}) == 1                  # one generation cap per batch
+        longest = max(lengths[i] for i in b)
+        assert lengths[b[0]] == longest                        # longest first
+        if max_tokens is not None and len(b) > 1:
+            assert longest * len(b) <= max_tokens              # within the token budget
+
+
+# -- the smoke model, fitted once ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("answer") / "smoke"
+    assert run(["fit", "--config", str(SMOKE), "--run_dir", str(run_dir),
+                "--trainer.max_steps", "20", "--trainer.val_check_interval", "20",
+                "--data.steps_per_epoch", "20"]) == 0
+    return run_dir
+
+
+def mini_rows(task: str, n: int) -> list[dict]:
+    path = get_task(task).mini_decathlon_files("validation")
+    return [json.loads(line) for line in open(path)][:n]
+
+
+def test_answers_come_back_in_input_order(smoke: Path) -> None:
+    qa = decaqa.load(str(smoke / "model"))
+    rows = mini_rows("squad", 12) + mini_rows("sst2", 12)
+    pairs = [(r.get("question", "Is this review negative or positive?"),
+              r.get("context", r.get("sentence"))) for r in rows]
+    alone = [qa.ask(q, c) for q, c in pairs]
+    shuffled = list(range(len(pairs)))
+    random.Random(0).shuffle(shuffled)
+    batched = qa.ask_batch([pairs[i] for i in shuffled])
+    assert batched == [alone[i] for i in shuffled]             # order kept, answers unchanged
+
+
+def test_per_task_caps_come_from_the_training_answers(smoke: Path) -> None:
+    info = json.loads((smoke / "model" / "decaqa.json").read_text())
+    caps = {name: t["max_new_tokens"] for name, t in info["tasks"].items()}
+    assert all(isinstance(c, int) and c >= 3 for c in caps.values()), caps
+    assert caps["sst2"] < 8 < caps["cnn_dailymail"] <= 64      # a label vs a summary
+    qa = decaqa.load(str(smoke / "model"))
+    assert qa.cap("sst2") == caps["sst2"] and qa.cap(None) == qa.max_new_tokens
+    tokenizer = qa.tokenizer
+    (answer,) = qa.ask_batch([("Is this review negative or positive?", "dull .")], task="sst2")
+    assert len(tokenizer(answer, add_special_tokens=False)["input_ids"]) <= caps["sst2"]
+
+
+def test_ask_equals_evaluate_for_the_same_input(smoke: Path, tmp_path: Path) -> None:
+    """The export's recorded settings make `ask` answer exactly as `decaqa evaluate` does."""
+    preds = tmp_path / "preds.jsonl"
+    assert run(["evaluate", "--model", str(smoke / "model"), "--tasks", "squad,sst2,wikisql",
+                "--limit", "10", "--predictions", str(preds)]) == 0
+    evaluated = {(r["task"], r["id"]): r["prediction"]
+                 for r in map(json.loads, preds.read_text().splitlines())}
+    qa = decaqa.load(str(smoke / "model"))
+    for task in ("squad", "sst2", "wikisql"):
+        for row in qa.predict(task, mini_rows(task, 10)):
+            assert row["prediction"] == evaluated[(task, row["id"])], (task, row["id"])
+
+
+def test_bf16_run_answers_alike_in_ask_and_evaluate(smoke: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "bf16"
+    assert run(["fit", "--config", str(SMOKE), "--run_dir", str(run_dir),
+                "--trainer.precision", "bf16-mixed"]) == 0
+    qa = decaqa.load(str(run_dir / "model"))
+    assert qa.precision == "bf16-mixed"                        # one recorded setting
+    preds = tmp_path / "p.jsonl"
+    assert run(["evaluate", "--model", str(run_dir / "model"), "--tasks", "squad",
+                "--limit", "8", "--predictions", str(preds)]) == 0
+    evaluated = {r["id"]: r["prediction"] for r in map(json.loads, preds.read_text().splitlines())}
+    for row in qa.predict("squad", mini_rows("squad", 8)):
+        assert row["prediction"] == evaluated[row["id"]]
+
+
+# -- rank classification ------------------------------------------------------------------------
+def test_rank_scores_are_the_choice_log_likelihoods(smoke: Path) -> None:
+    qa = decaqa.load(str(smoke / "model"))
+    model, tok = qa.model, qa.tokenizer
+    sources = qa.encode([("Is this review negative or positive?", "a fine film ."),
+                         ("Who?", "Ana Bel lives in Rome.")])
+    choices = [["negative", "positive"], ["Ana Bel", "Rome", "nobody at all"]]
+    summed = choice_scores(model, tok, sources, choices)
+    mean = choice_scores(model, tok, sources, choices, normalize=True)
+    for i, (src, opts) in enumerate(zip(sources, choices)):
+        for k, choice in enumerate(opts):
+            labels = torch.tensor([tok(choice)["input_ids"]])
+            with torch.no_grad():
+                out = model(input_ids=torch.tensor([src]), labels=labels)
+            n = labels.numel()                                  # tokens and the closing </s>
+            assert summed[i][k] == pytest.approx(-out.loss.item() * n, abs=1e-3)
+            assert mean[i][k] == pytest.approx(-out.loss.item(), abs=1e-4)
+
+
+def test_rank_always_returns_one_of_the_choices(smoke: Path) -> None:
+    qa = decaqa.load(str(smoke / "model"))
+    rng = random.Random(1)
+    for _ in range(20):
+        opts = rng.sample(["yes", "no", "maybe", "entailment", "the green drawer", "x"], 3)
+        answer = qa.ask("Which one?", "some text " * rng.randint(1, 30), choices=opts)
+        assert answer in opts
+        assert qa.ask("Which one?", "text", choices=opts, rank="rank_mean") in opts
+    rows = qa.predict("sst2", mini_rows("sst2", 16), choices="rank")
+    assert all(r["prediction"] in ("negative", "positive") for r in rows)
+
+
+def test_evaluate_with_rank_choices(smoke: Path, tmp_path: Path) -> None:
+    out, preds = tmp_path / "rank.json", tmp_path / "rank.jsonl"
+    assert run(["evaluate", "--model", str(smoke / "model"), "--tasks", "sst2,multinli,squad",
+                "--limit", "16", "--choices", "rank", "--output", str(out),
+                "--predictions", str(preds)]) == 0
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    for row in rows:
+        choices = get_task(row["task"]).choices
+        if choices:
+            assert row["prediction"] in choices                # always a valid label
+    assert json.loads(out.read_text())["provenance"]["choices"] == "rank"
+
+
+def test_generate_answers_with_no_input() -> None:
+    assert generate_answers(None, None, [], 5) == []
+
+
+# -- the tokenizer is the run's, restored from checkpoints ----------------------------------------
+def test_resume_restores_the_tokenizer_instead_of_training_one(smoke: Path, tmp_path: Path,
+                                                               monkeypatch) -> None:
+    def no_training(*args, **kwargs):
+        raise AssertionError("a resumed run must not train a new tokenizer")
+
+    monkeypatch.setattr("decaqa.tokenizer.train_tokenizer", no_training)
+    run_dir = tmp_path / "resumed"
+    assert run(["fit", "--config", str(SMOKE), "--run_dir", str(run_dir),
+                "--ckpt_path", str(smoke / "checkpoints" / "last.ckpt"),
+                "--trainer.max_steps", "24", "--trainer.val_check_interval", "4",
+                "--data.steps_per_epoch", "20"]) == 0
+    before = json.loads((smoke / "model" / "tokenizer.json").read_text())["model"]["vocab"]
+    after = json.loads((run_dir / "model" / "tokenizer.json").read_text())["model"]["vocab"]
+    assert before == after

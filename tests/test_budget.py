@@ -1,0 +1,71 @@
+"""The time budget: durations, the plan (faster precision, steps sized to what is left), and a
+budgeted run that keeps its promise whichever precision is faster (a fake slow step)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+import decaqa.budget
+from decaqa.budget import parse_duration, plan_steps
+from decaqa.cli import run
+from decaqa.tasks import TaskError
+
+SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+
+
+@pytest.mark.parametrize("text, seconds", [("9m", 540), ("540s", 540), ("540", 540),
+                                           ("1h30m", 5400), ("1m30s", 90), (90, 90),
+                                           ("0.5m", 30), (None, None)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["nine minutes", "9x", "-3m", "0s"])
+def test_bad_duration_is_one_sentence(bad):
+    with pytest.raises(TaskError, match="time_budget"):
+        parse_duration(bad)
+
+
+def test_plan_picks_the_faster_precision_and_fills_the_budget():
+    plan = plan_steps(540, setup_s=30, step_s={"bf16-mixed": 0.116, "32-true": 0.080},
+                      validation_s=15, reserve_s=5, margin=1.0)
+    assert plan.precision == "32-true"
+    assert plan.steps == int((540 - 30 - 15 - 5) / 0.080)       # 6125, by hand
+    plan = plan_steps(540, setup_s=30, step_s={"bf16-mixed": 0.05, "32-true": 0.08},
+                      validation_s=15, reserve_s=5, margin=1.0)
+    assert plan.precision == "bf16-mixed" and plan.steps == int(490 / 0.05)
+    assert plan.train_deadline_s == 540 - 15 - 5
+
+
+def test_a_budget_with_no_time_to_train_says_so():
+    with pytest.raises(TaskError, match="leaves no time to train"):
+        plan_steps(20, setup_s=18, step_s={"32-true": 0.1}, validation_s=5)
+
+
+@pytest.mark.parametrize("slow", ["bf16-mixed", "32-true"])
+def test_budgeted_run_fits_whichever_precision_is_faster(slow, tmp_path, monkeypatch):
+    """A fake slow step in one precision: the run measures it, takes the other one, sizes
+    its steps to the budget, finishes within it and records the choice."""
+    real = decaqa.budget._train_steps
+
+    def fake(net, batches, precision, lr):
+        seconds = real(net, batches, precision, lr)
+        return seconds + 0.05 if precision == slow else seconds
+
+    monkeypatch.setattr(decaqa.budget, "_train_steps", fake)
+    budget = 25
+    started = time.time()
+    assert run(["fit", "--config", str(SMOKE), "--run_dir", str(tmp_path / "run"),
+                "--time_budget", f"{budget}s"]) == 0
+    elapsed = time.time() - started
+    doc = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    plan = doc["provenance"]["time_budget"]
+    faster = "32-true" if slow == "bf16-mixed" else "bf16-mixed"
+    assert plan["precision"] == faster == doc["provenance"]["precision"]
+    assert plan["step_s"][slow] > plan["step_s"][faster]
+    assert plan["steps"] > 50 and doc["provenance"]["global_step"] <= plan["steps"]
+    assert elapsed <= budget * 1.1, (elapsed, plan)             # the promise, kept
+    assert elapsed >= budget * 0.5, (elapsed, plan)             # and the budget used
