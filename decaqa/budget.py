@@ -5,10 +5,11 @@ as fp32 on one CPU and slower on another. So, once the data is tokenized, the ru
 training steps in each candidate precision (on a copy of the network, on real batches), keeps
 the faster, estimates validation from a timed sample of answers, and sizes ``max_steps`` to
 what is left of the budget; the LR schedule then follows the steps chosen (Lightning's
-``max_time`` alone would cut the schedule short). A guard stops training, and still
-validates, should the estimate prove optimistic. Every figure of the plan goes to
-metrics.json. Lightning has no such planner, so this module is ours (its guard callback,
-`decaqa.run.BudgetGuard`, lives with the run). Imports nothing heavy at load time: the
+``max_time`` alone would cut the schedule short). Early in warm-up the run's guard
+(`decaqa.run.BudgetGuard`) times the real steps — data loading and Lightning's own work
+included — and re-sizes the steps and the schedule to the time left; should the run still
+fall behind, it stops training at the deadline and Lightning validates. Every figure of the plan goes to
+metrics.json. Lightning has no such planner, so this module is ours. Imports nothing heavy at load time: the
 `decaqa` command marks its start here before anything else is imported.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from decaqa.tasks import TaskError
 
 RESERVE_S = 5.0        # export, metrics.json, the summary: measured at 1-3 s on the quickstart
-TRAIN_MARGIN = 0.97    # Lightning's own per-step work (logging, progress) beyond the probe
+TRAIN_MARGIN = 0.985   # Lightning's own per-step work (logging, progress) beyond the probe
 
 
 def parse_duration(text: str | float | int | None) -> float | None:
@@ -85,6 +86,8 @@ class Plan:
     validation_s: float
     steps: int
     train_deadline_s: float
+    planned_steps: int = 0
+    calibrated_step_s: float | None = None
     stopped_early_at: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -105,7 +108,8 @@ def plan_steps(budget_s: float, setup_s: float, step_s: dict[str, float],
                         "budget or a smaller model.")
     return Plan(budget_s, round(setup_s, 2), {k: round(v, 5) for k, v in step_s.items()},
                 precision, round(validation_s, 2), steps,
-                train_deadline_s=round(budget_s - validation_s - reserve_s, 2))
+                train_deadline_s=round(budget_s - validation_s - reserve_s, 2),
+                planned_steps=steps)
 
 
 def candidate_precisions(configured: str | None, accelerator: str) -> list[str]:
@@ -119,7 +123,10 @@ def candidate_precisions(configured: str | None, accelerator: str) -> list[str]:
 
 def _train_steps(net: Any, batches: list[dict[str, Any]], precision: str,
                  learning_rate: float) -> float:
-    """Seconds per training step of ``net`` on ``batches`` (the first two are warm-up)."""
+    """Seconds per training step of ``net`` on ``batches``: the median step after three
+    warm-up steps (a median, as one slow step from the machine must not pick the precision)."""
+    import statistics
+
     import torch
 
     from decaqa.answer import autocast
@@ -130,10 +137,9 @@ def _train_steps(net: Any, batches: list[dict[str, Any]], precision: str,
     except (RuntimeError, ValueError):
         opt = torch.optim.AdamW(net.parameters(), lr=learning_rate)
     net.train()
-    started = 0.0
-    for i, batch in enumerate(batches):
-        if i == 2:
-            started = time.perf_counter()
+    times = []
+    for batch in batches:
+        started = time.perf_counter()
         with autocast(precision, device):
             loss = net(input_ids=batch["input_ids"].to(device),
                        attention_mask=batch["attention_mask"].to(device),
@@ -141,19 +147,25 @@ def _train_steps(net: Any, batches: list[dict[str, Any]], precision: str,
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    return (time.perf_counter() - started) / max(1, len(batches) - 2)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[3:] or times)
 
 
 def measure_step_seconds(module: Any, data: Any, precisions: list[str],
-                         steps: int = 16) -> dict[str, float]:
-    """Seconds per step in each precision, on a copy of the network and real batches."""
+                         steps: int = 20) -> dict[str, float]:
+    """Seconds per step in each precision, on copies of the network and the same real
+    batches, measured in two interleaved rounds (the faster of the two rounds counts)."""
     module.configure_model()
-    batches = data.train_batches(steps + 2)
-    out = {}
-    for precision in precisions:
-        net = copy.deepcopy(module.model)
-        out[precision] = _train_steps(net, batches, precision, module.hparams.learning_rate)
-        del net
+    batches = data.train_batches(steps + 3)
+    out: dict[str, float] = {}
+    for _ in range(2):
+        for precision in precisions:
+            net = copy.deepcopy(module.model)
+            seconds = _train_steps(net, batches, precision, module.hparams.learning_rate)
+            out[precision] = min(out.get(precision, seconds), seconds)
+            del net
     return out
 
 

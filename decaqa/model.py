@@ -71,6 +71,7 @@ class Seq2SeqQA(pl.LightningModule):
         self._outputs: dict[str, list[tuple[str, str, list[str], str]]] = defaultdict(list)
         self._task_metrics: dict[str, list[str]] = {}
         self.info: dict[str, Any] = {}  # what answering needs, saved with every checkpoint
+        self.total_steps = 0  # the LR schedule's length (set by configure_optimizers)
         self.results: dict[str, Any] | None = None
         self.predictions: list[dict[str, Any]] = []
 
@@ -121,9 +122,11 @@ class Seq2SeqQA(pl.LightningModule):
             opt = torch.optim.AdamW(groups, lr=hp.learning_rate, fused=True)
         except (RuntimeError, ValueError):
             opt = torch.optim.AdamW(groups, lr=hp.learning_rate)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
+        self.total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        # the schedule reads total_steps at every step: a time budget that re-sizes the run
+        # during warm-up moves the decay with it instead of cutting it short
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: lr_factor(step, hp.warmup_steps, total, hp.schedule))
+            opt, lambda step: lr_factor(step, hp.warmup_steps, self.total_steps, hp.schedule))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # -- validation ------------------------------------------------------------------------

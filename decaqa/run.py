@@ -22,7 +22,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from rich.console import Console
 
 import decaqa
-from decaqa.budget import Plan, run_started
+from decaqa.budget import TRAIN_MARGIN, Plan, run_started
 from decaqa.data import TaskDataModule
 from decaqa.model import Seq2SeqQA
 from decaqa.tasks import TaskError
@@ -187,15 +187,32 @@ def _clock(seconds: float) -> str:
 
 
 class BudgetGuard(pl.Callback):
-    """Stops training (Lightning then validates) if the planned steps run past the deadline."""
+    """Keeps a time budget on the real steps: early in warm-up it times the run's own steps
+    (data loading and Lightning's work included, which the probe leaves out), re-sizes
+    ``max_steps`` and the LR schedule to the time left, and should the run still fall behind,
+    stops training at the deadline (Lightning then validates)."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, calibrate_at: int | None = None):
         self.plan = plan
         self.started = run_started()
+        self.calibrate_at = calibrate_at or min(300, max(30, plan.steps // 25))
+        self._first = 0.0
 
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        if time.time() - self.started > self.plan.train_deadline_s and not trainer.should_stop:
-            self.plan.stopped_early_at = int(trainer.global_step)
+    def on_train_batch_end(self, trainer: pl.Trainer, module: Seq2SeqQA, *args: Any) -> None:
+        step, now = int(trainer.global_step), time.time()
+        if step == 10:
+            self._first = now
+        elif step == self.calibrate_at and self._first:
+            step_s = (now - self._first) / (step - 10)
+            left = self.plan.train_deadline_s - (now - self.started)
+            steps = max(step + 1, step + int(left * TRAIN_MARGIN / step_s))
+            trainer.fit_loop.epoch_loop.max_steps = steps
+            trainer.val_check_batch = steps  # validate once, at the (new) end
+            module.total_steps = steps
+            self.plan.calibrated_step_s = round(step_s, 5)
+            self.plan.steps = steps
+        if now - self.started > self.plan.train_deadline_s and not trainer.should_stop:
+            self.plan.stopped_early_at = step
             trainer.should_stop = True
 
 
@@ -282,7 +299,7 @@ class DecaqaCLI(LightningCLI):
         from decaqa.budget import make_plan, parse_duration
 
         budget = parse_duration(self._top("time_budget", None))
-        if budget is None or self.subcommand not in (None, "fit"):
+        if budget is None or self.subcommand != "fit":
             return None
         accelerator = str(cfg.get("accelerator") or "auto")
         accelerator = "gpu" if accelerator in ("gpu", "cuda") or (

@@ -83,6 +83,13 @@ class Mixture:
         return {k: v / total for k, v in raw.items()}
 
 
+def by_length(sources: np.ndarray, targets: np.ndarray | None) -> np.ndarray:
+    """Order by source length, then target length (so both pad little), stably."""
+    if targets is None:
+        return np.argsort(sources, kind="stable")
+    return np.lexsort((targets, sources))
+
+
 def split_budget(order: Sequence[int], lengths: np.ndarray, targets: np.ndarray | None,
                  batch_size: int, max_tokens: int | None) -> list[list[int]]:
     """Cut ``order`` (sorted by length) into batches of at most ``batch_size`` rows whose
@@ -129,7 +136,8 @@ class TaskBatches:
         batches: list[list[int]] = []
         for start in range(0, len(order), self.bucket):
             chunk = order[start:start + self.bucket]
-            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            chunk = chunk[by_length(self.lengths[chunk], None if self.targets is None
+                                    else self.targets[chunk])]
             batches.extend(split_budget(chunk, self.lengths, self.targets, self.batch_size,
                                         self.max_tokens))
         self._queue = [[int(self.indices[i]) for i in batches[k]]
@@ -180,7 +188,7 @@ class MixedBatches:
             src.append(lengths[local])
             tgt.append(targets[local] if targets is not None else np.zeros_like(local))
         index_a, src_a, tgt_a = map(np.concatenate, (index, src, tgt))
-        order = np.argsort(src_a, kind="stable")
+        order = by_length(src_a, tgt_a)
         batches = split_budget(order, src_a, tgt_a, self.batch_size, self.max_tokens)
         self._queue = [[int(index_a[i]) for i in batches[k]]
                        for k in self.rng.permutation(len(batches))]

@@ -67,5 +67,6 @@ def test_budgeted_run_fits_whichever_precision_is_faster(slow, tmp_path, monkeyp
     assert plan["precision"] == faster == doc["provenance"]["precision"]
     assert plan["step_s"][slow] > plan["step_s"][faster]
     assert plan["steps"] > 50 and doc["provenance"]["global_step"] <= plan["steps"]
+    assert plan["calibrated_step_s"] is not None              # re-sized on its real steps
     assert elapsed <= budget * 1.1, (elapsed, plan)             # the promise, kept
     assert elapsed >= budget * 0.5, (elapsed, plan)             # and the budget used
