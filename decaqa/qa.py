@@ -177,14 +177,24 @@ def load_checkpoint(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBas
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """torch.load with one clear sentence for a missing, corrupt or truncated file."""
+    """Read a checkpoint as data only (``weights_only=True``: tensors and plain containers,
+    never an unpickled object, so a payload hidden in the file cannot run); one clear
+    sentence for a missing, corrupt, truncated or unsafe file."""
+    import pickle
+
     path = Path(path)
     if not path.is_file():
         raise TaskError(f"Checkpoint {path} does not exist; check the path (runs/<name>/"
                         "checkpoints/best.ckpt).")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
+        # weights_only refuses a pickled object by naming its GLOBAL; anything else is bytes
+        # that are not a whole checkpoint
+        if isinstance(err, pickle.UnpicklingError) and "GLOBAL" in str(err):
+            raise TaskError(f"Checkpoint {path} holds Python objects, not only data (weights, "
+                            "numbers, strings); decaqa does not unpickle those, as they can "
+                            "run code: use a checkpoint written by decaqa fit.") from err
         raise TaskError(f"Checkpoint {path} is corrupt or truncated ({type(err).__name__}); "
                         "use another checkpoint (e.g. last.ckpt) or re-run training.") from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:

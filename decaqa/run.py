@@ -82,8 +82,9 @@ class RunArtifacts(pl.Callback):
         ckpt = trainer.checkpoint_callback
         best_path = getattr(ckpt, "best_model_path", "") or None
         if best_path and self.best is not None and self.best["step"] != trainer.global_step:
-            state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
-            module.load_state_dict(state)  # export the weights the decaScore chose
+            from decaqa.qa import read_checkpoint
+
+            module.load_state_dict(read_checkpoint(best_path)["state_dict"])  # the best weights
         self.run_dir.mkdir(parents=True, exist_ok=True)
         info = {**data.answering_info(), "decaqa_version": decaqa.__version__}
         model_dir = module.export(self.run_dir / "model", info)  # + precision, decoding

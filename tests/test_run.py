@@ -227,3 +227,23 @@ def test_evaluate_all_tasks_offline_skips_hub_only_ones(smoke_run: Path, tmp_pat
                           "majority", "--tasks", "all", "--data-files", "x.jsonl"],
                          capture_output=True, text=True, env=env, cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_checkpoint_with_a_pickled_payload_is_refused_unrun(tmp_path: Path, capsys) -> None:
+    """A checkpoint is data: one carrying a pickled object is refused, and its code never runs."""
+    import os
+
+    import torch
+
+    marker = tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    bad = tmp_path / "payload.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"x": Payload()}}, bad)
+    for argv in (["evaluate", "--model", str(bad)],
+                 ["ask", "--model", str(bad), "--question", "Who?", "--context", "Ana."]):
+        _fails(capsys, argv, "holds Python objects", "decaqa fit")
+    assert not marker.exists()
