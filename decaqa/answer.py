@@ -18,10 +18,14 @@ no length-sorted, budgeted batching or choice ranking of its own.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from typing import Sequence
 
+import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from decaqa.sampling import split_budget
 
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
 CHOICE_MODES = ("generate", "rank", "rank_mean")
@@ -39,21 +43,15 @@ def autocast(precision: str | None, device: torch.device) -> contextlib.Abstract
 def plan_batches(lengths: Sequence[int], max_rows: int, max_tokens: int | None = None,
                  caps: Sequence[int] | None = None) -> list[list[int]]:
     """Index batches: longest first within each generation cap; a batch holds at most
-    ``max_rows`` rows and ``longest x rows <= max_tokens`` (a single longer row goes alone)."""
+    ``max_rows`` rows and ``longest x rows <= max_tokens`` (the training batches' rule,
+    `decaqa.sampling.split_budget`; a single longer row goes alone)."""
     n = len(lengths)
     caps = caps if caps is not None else [0] * n
     order = sorted(range(n), key=lambda i: (-caps[i], -lengths[i], i))
+    sizes = np.asarray(lengths, dtype=np.int64)
     batches: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        longest = lengths[current[0]] if current else lengths[i]  # longest first: the head
-        if current and (len(current) >= max_rows or caps[i] != caps[current[0]] or (
-                max_tokens is not None and longest * (len(current) + 1) > max_tokens)):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
+    for _, group in itertools.groupby(order, key=lambda i: caps[i]):  # one cap per batch
+        batches += split_budget(list(group), sizes, None, max_rows, max_tokens)
     return batches
 
 

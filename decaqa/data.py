@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
+from decaqa.answer import pad
 from decaqa.example import DEFAULT_FORMAT, clip_ids, format_input
 from decaqa.sampling import Batching, Mixture
 from decaqa.tasks import Task, TaskError, get_task
@@ -180,15 +181,12 @@ def tokenize_split(triples: datasets.Dataset, tokenizer: PreTrainedTokenizerBase
 
 
 def collate(features: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
-    """Pad a batch; labels are padded with -100 so padding is not trained on."""
-    width = max(len(f["input_ids"]) for f in features)
-    label_width = max(len(f["labels"]) for f in features)
-    input_ids = torch.full((len(features), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(features), label_width), -100, dtype=torch.long)
-    for i, f in enumerate(features):
-        input_ids[i, :len(f["input_ids"])] = torch.tensor(f["input_ids"])
-        labels[i, :len(f["labels"])] = torch.tensor(f["labels"])
-    batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": input_ids.ne(pad_id).long(),
+    """Pad a training batch (the answering path's `pad`); labels are padded with -100 so
+    padding is not trained on."""
+    cpu = torch.device("cpu")
+    input_ids, attention_mask = pad([f["input_ids"] for f in features], pad_id, cpu)
+    labels, _ = pad([f["labels"] for f in features], pad_id, cpu, fill=-100)
+    batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask,
                              "labels": labels}
     for key in ("id", "task", "answers", "meta"):
         if key in features[0]:
@@ -321,12 +319,12 @@ class TaskDataModule(pl.LightningDataModule):
         for name in names:
             if name in done:
                 continue
-            rows = load_rows(self.tasks[name], split, self._files(name, split), self.source)
-            done[name] = self._converted(name, split, rows)
+            done[name] = self._load(name, split)
         return {n: self.triples[split][n] for n in names}
 
-    def _converted(self, name: str, split: str, rows: datasets.Dataset) -> datasets.Dataset:
-        """Convert one task's rows, apply the split's limit, and record the counts."""
+    def _load(self, name: str, split: str) -> datasets.Dataset:
+        """Load and convert one task's split, apply its limit, and record the counts."""
+        rows = load_rows(self.tasks[name], split, self._files(name, split), self.source)
         limit = self._limit(name, split)
         triples, skipped = convert_split(self.tasks[name], rows, self.num_proc)
         if limit is not None and len(triples) > limit:
@@ -334,6 +332,7 @@ class TaskDataModule(pl.LightningDataModule):
         self.report.setdefault(name, {})[split] = {"rows": len(rows), "skipped": skipped,
                                                    "examples": len(triples)}
         return triples
+
     def drop_unreadable(self, splits: Sequence[str]) -> dict[str, str]:
         """Load each task's ``splits`` and drop the tasks whose data cannot be read.
 
@@ -352,8 +351,7 @@ class TaskDataModule(pl.LightningDataModule):
                     skipped[name] = hub_down
                     break
                 try:
-                    rows = load_rows(task, split, self._files(name, split), self.source)
-                    self.triples.setdefault(split, {})[name] = self._converted(name, split, rows)
+                    self.triples.setdefault(split, {})[name] = self._load(name, split)
                 except TaskError as err:
                     skipped[name] = str(err)
                     if on_hub and isinstance(err.__cause__, ConnectionError):

@@ -202,8 +202,9 @@ class Seq2SeqQA(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the tokenizer and the answering facts in the checkpoint: it is evaluated and
         resumed on its own, with no tokenizer rebuilt."""
-        if self.tokenizer is not None and to_checkpoint(self.tokenizer) is not None:
-            checkpoint[CHECKPOINT_KEY] = to_checkpoint(self.tokenizer)
+        saved = to_checkpoint(self.tokenizer) if self.tokenizer is not None else None
+        if saved is not None:
+            checkpoint[CHECKPOINT_KEY] = saved
         checkpoint["decaqa_info"] = self.answer_info()
 
     def export(self, folder: str | Path, info: dict[str, Any] | None = None) -> Path:

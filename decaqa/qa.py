@@ -171,9 +171,11 @@ def load_checkpoint(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBas
         hp.get("config"), tokenizer)
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     model.load_state_dict(state)
+    # decaqa_info (the run's answering settings) holds the decoding too; older checkpoints
+    # have only the hyperparameters
     generation = {"max_new_tokens": hp.get("max_new_tokens", 64),
                   "num_beams": hp.get("num_beams", 1)}
-    return model, tokenizer, {**ckpt.get("decaqa_info", {}), "generation": generation}
+    return model, tokenizer, {"generation": generation, **ckpt.get("decaqa_info", {})}
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -348,7 +348,8 @@ def cli_main(args: list[str]) -> None:
 
 
 def check_ckpt_arg(args: list[str]) -> None:
-    """A corrupt or truncated --ckpt_path ends in one sentence, before Lightning reads it."""
+    """A corrupt, truncated or unsafe --ckpt_path ends in one sentence, before LightningCLI
+    reads it (it parses the checkpoint's hyperparameters before anything of ours runs)."""
     from decaqa.qa import read_checkpoint
 
     for i, arg in enumerate(args):
