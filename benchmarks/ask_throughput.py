@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, finish, machine  # noqa: E402
+from common import ROOT, machine  # noqa: E402
 
 import decaqa  # noqa: E402
 from decaqa.answer import autocast  # noqa: E402
@@ -104,10 +104,12 @@ def main() -> None:
           f"token-budget batches of <= {qa.batch_size} rows")
     print(f"{'plain':8} {plain_s:8.2f} {len(pairs) / plain_s:12.1f}  generate, one at a time")
     print(f"ratio {plain_s / decaqa_s:.2f}x; identical answers: {same}/{len(pairs)}")
-    finish({"ratio": round(plain_s / decaqa_s, 3), "identical": same == len(pairs),
-            "n": len(pairs), "decaqa_s": round(decaqa_s, 3), "plain_s": round(plain_s, 3),
-            "decaqa_questions_per_s": round(len(pairs) / decaqa_s, 2),
-            "plain_questions_per_s": round(len(pairs) / plain_s, 2)})
+    result = {"ratio": round(plain_s / decaqa_s, 3), "identical": same == len(pairs),
+              "n": len(pairs), "decaqa_s": round(decaqa_s, 3), "plain_s": round(plain_s, 3),
+              "decaqa_questions_per_s": round(len(pairs) / decaqa_s, 2),
+              "plain_questions_per_s": round(len(pairs) / plain_s, 2)}
+    sys.stderr.flush()
+    print(json.dumps(result), flush=True)  # the last line: one JSON object
 
 
 if __name__ == "__main__":

@@ -1,12 +1,9 @@
-"""Shared by the benchmarks: the machine they ran on, the real samples, the closing JSON line."""
+"""Shared by the benchmarks: the machine they ran on and the real samples."""
 from __future__ import annotations
 
-import json
 import os
 import platform
-import sys
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -33,9 +30,3 @@ def real_files(*parts: str) -> list[str]:
     """A real-sample file if ../shared is present, else nothing (the benchmark says so)."""
     path = REAL.joinpath(*parts)
     return [str(path)] if path.exists() else []
-
-
-def finish(result: dict[str, Any]) -> None:
-    """The last line of every benchmark: one JSON object (scripts read it)."""
-    sys.stdout.flush()
-    print(json.dumps(result), flush=True)

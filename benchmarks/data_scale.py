@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import finish, machine  # noqa: E402
+from common import machine  # noqa: E402
 
 WORDS = ("river city north stone market engineer studied founded wrote built village "
          "company station museum garden winter summer library valley bridge harbour "
@@ -118,11 +118,13 @@ def main() -> None:
     speedup = a["seconds"] / results[small]["warm"]["seconds"]
     print(f"memory {large // small}x the rows: {ratio:.2f}x the peak RSS; cache speed-up "
           f"{speedup:.0f}x; num_proc {args.num_proc}")
-    finish({"rows_per_s_100k": round(small / a["seconds"], 1),
-            "rows_per_s_1m": round(large / b["seconds"], 1),
-            "peak_rss_mb_100k": round(a["peak_rss_mb"], 1),
-            "peak_rss_mb_1m": round(b["peak_rss_mb"], 1),
-            "memory_ratio": round(ratio, 3), "cache_speedup": round(speedup, 1)})
+    result = {"rows_per_s_100k": round(small / a["seconds"], 1),
+              "rows_per_s_1m": round(large / b["seconds"], 1),
+              "peak_rss_mb_100k": round(a["peak_rss_mb"], 1),
+              "peak_rss_mb_1m": round(b["peak_rss_mb"], 1),
+              "memory_ratio": round(ratio, 3), "cache_speedup": round(speedup, 1)}
+    sys.stderr.flush()
+    print(json.dumps(result), flush=True)  # the last line: one JSON object
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, finish, machine, real_files  # noqa: E402
+from common import ROOT, machine, real_files  # noqa: E402
 
 from decaqa.answer import autocast  # noqa: E402
 from decaqa.data import MINI_DECATHLON_TASKS, TaskDataModule, collate  # noqa: E402
@@ -175,9 +175,11 @@ def main() -> None:
     print(f"{'plain':8} {plain_tps:10.0f} {plain_pad:8.3f} {secs:8.1f}  "
           f"random batches of {args.batch_size}, padded to the longest")
     print(f"ratio {decaqa_tps / plain_tps:.2f}x ({args.precision}, {count.real} tokens each)")
-    finish({"ratio": round(decaqa_tps / plain_tps, 3),
-            "decaqa_tokens_per_s": round(decaqa_tps, 1), "plain_tokens_per_s": round(plain_tps, 1),
-            "decaqa_padding": round(decaqa_pad, 4), "plain_padding": round(plain_pad, 4)})
+    result = {"ratio": round(decaqa_tps / plain_tps, 3),
+              "decaqa_tokens_per_s": round(decaqa_tps, 1), "plain_tokens_per_s": round(plain_tps, 1),
+              "decaqa_padding": round(decaqa_pad, 4), "plain_padding": round(plain_pad, 4)}
+    sys.stderr.flush()
+    print(json.dumps(result), flush=True)  # the last line: one JSON object
 
 
 if __name__ == "__main__":
