@@ -17,6 +17,7 @@ plain_questions_per_s.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -48,15 +49,14 @@ def train_quick_model(folder: Path, steps: int) -> Path:
 
 def questions(n: int) -> list[tuple[str, str, str]]:
     """(task, question, context) for ``n`` validation examples spread over the ten tasks."""
+    from decaqa.mini_decathlon import read_rows
     from decaqa.tasks import get_task, iter_examples
-    import json
 
     per_task = -(-n // len(MINI_DECATHLON_TASKS))
     out = []
     for name in MINI_DECATHLON_TASKS:
-        task = get_task(name)
-        rows = [json.loads(line) for line in open(task.mini_decathlon_files("validation"))]
-        for ex in list(iter_examples(task, rows))[:per_task]:
+        rows = read_rows(name, "validation")
+        for ex in list(iter_examples(get_task(name), rows))[:per_task]:
             out.append((name, ex.question, ex.context))
     return out[:n]
 

@@ -77,7 +77,7 @@ def data_module(batching: Batching, max_source: int) -> tuple[TaskDataModule, bo
     files = {}
     for task, paths in extra.items():
         if paths:
-            mini = ROOT / "decaqa" / "mini_decathlon" / task / "train.jsonl"
+            mini = ROOT / "decaqa" / "mini_decathlon" / task / "train.jsonl.gz"
             files[task] = {"train": [str(mini), *paths]}
     return TaskDataModule(tasks=MINI_DECATHLON_TASKS, data_files=files, batching=batching,
                           max_source_tokens=max_source, max_target_tokens=128,

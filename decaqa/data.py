@@ -23,6 +23,7 @@ from transformers import PreTrainedTokenizerBase
 
 from decaqa.answer import pad
 from decaqa.example import DEFAULT_FORMAT, clip_ids, format_input
+from decaqa.mini_decathlon import TASKS as MINI_TASKS
 from decaqa.sampling import Batching, Mixture
 from decaqa.tasks import Task, TaskError, get_task
 
@@ -30,9 +31,20 @@ LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": 
                   ".tsv": "csv", ".txt": "text"}
 
 
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst")  # `datasets` opens these as they are
+
+
+def _suffix(file: str | Path) -> str:
+    """The file kind's suffix, looking through a compression suffix (a.jsonl.gz -> .jsonl)."""
+    suffixes = [s.lower() for s in Path(file).suffixes]
+    if len(suffixes) > 1 and suffixes[-1] in COMPRESSED:
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
+
+
 def _builder_for(files: Sequence[str | Path]) -> str:
     """Pick the `datasets` packaged builder from the files' suffix (all files must agree)."""
-    kinds = {LOCAL_BUILDERS.get(Path(f).suffix.lower()) for f in files}
+    kinds = {LOCAL_BUILDERS.get(_suffix(f)) for f in files}
     if None in kinds or len(kinds) != 1:
         raise TaskError(f"Cannot read data files {', '.join(map(str, files))}: use one kind of "
                         f"file among {', '.join(sorted(LOCAL_BUILDERS))}.")
@@ -46,7 +58,7 @@ def load_local(files: Sequence[str | Path], split: str = "train") -> datasets.Da
         raise TaskError(f"Data file {missing[0]} does not exist; check the path given to "
                         "--data-files or data_files.")
     builder = _builder_for(files)
-    kwargs = {"delimiter": "\t"} if all(str(f).endswith(".tsv") for f in files) else {}
+    kwargs = {"delimiter": "\t"} if all(_suffix(f) == ".tsv" for f in files) else {}
     return datasets.load_dataset(builder, data_files={split: [str(f) for f in files]},
                                  split=split, **kwargs)
 
@@ -97,8 +109,7 @@ def load_rows(task: Task, split: str = "validation",
 
 
 # -- converting and tokenizing -------------------------------------------------------------
-MINI_DECATHLON_TASKS = ["squad", "iwslt", "cnn_dailymail", "multinli", "sst2", "qa_srl",
-                        "qa_zre", "woz", "wikisql", "wsc"]
+MINI_DECATHLON_TASKS = list(MINI_TASKS)
 
 
 def convert_split(task: Task, rows: datasets.Dataset,

@@ -105,8 +105,10 @@ class Task:
 
     def mini_decathlon_files(self, split: str) -> Path | None:
         """The embedded mini-decathlon file for ``split``, when this task has one."""
-        path = MINI_DECATHLON / self.name / f"{split}.jsonl"
-        return path if path.exists() else None
+        from decaqa.mini_decathlon import path
+
+        file = path(self.name, split)
+        return file if file.exists() else None
 
     # -- converting ------------------------------------------------------------------------
     def convert(self, row: Row, index: int = 0) -> list[QAExample]:

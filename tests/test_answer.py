@@ -12,6 +12,7 @@ import torch
 import decaqa
 from decaqa.answer import choice_scores, generate_answers, plan_batches
 from decaqa.cli import run
+from decaqa.mini_decathlon import read_rows
 from decaqa.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +50,7 @@ def smoke(tmp_path_factory) -> Path:
 
 
 def mini_rows(task: str, n: int) -> list[dict]:
-    path = get_task(task).mini_decathlon_files("validation")
-    return [json.loads(line) for line in open(path)][:n]
+    return read_rows(task, "validation")[:n]
 
 
 def test_answers_come_back_in_input_order(smoke: Path) -> None:

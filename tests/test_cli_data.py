@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from decaqa.cli import run
+from decaqa.mini_decathlon import read_rows
 from decaqa.tasks import MINI_DECATHLON, get_task, iter_examples
 
 DECANLP = ["squad", "iwslt", "cnn_dailymail", "multinli", "sst2", "qa_srl", "qa_zre", "woz",
@@ -151,15 +152,12 @@ def test_show_plain_text(capsys):
 # -- decaqa show over the mini decathlon --------------------------------------------------------
 @pytest.mark.parametrize("name", DECANLP)
 def test_show_reads_mini_decathlon(capsys, name):
-    path = MINI_DECATHLON / name / "validation.jsonl"
-    if not path.exists():
-        pytest.skip(f"mini decathlon file {path} not generated yet")
     code, out, err = cli(capsys, "show", name, "-n", "3", "--json")
     assert code == 0, err
     shown = json_lines(out)
     assert len(shown) == 3
     # exactly the first triples of the embedded file, converted by the real converter
-    rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    rows = read_rows(name, "validation")
     expected = []
     for ex in iter_examples(get_task(name), rows):
         expected.append(ex.to_dict())

@@ -5,6 +5,7 @@ the majority-answer baseline per task.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import re
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from decaqa.mini_decathlon import SPLITS, TASKS, path
+from decaqa.mini_decathlon import SPLITS, TASKS, path, read_rows
 from decaqa.mini_decathlon.generate import (ACTS, ANIMALS, CONTRASTS, LOOKS, NEGATIVE, NEGATORS,
                                             PEOPLE, POSITIVE, PROPS, RELATIONS, ZRE_UNSEEN, write)
 
@@ -38,9 +39,7 @@ WOZ_SIZES = {"train": (250, 350), "validation": (40, 60)}
 
 
 def rows(task: str, split: str, root: Path | None = None) -> list[dict]:
-    file = (root / task / f"{split}.jsonl") if root else path(task, split)
-    with open(file, encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+    return read_rows(task, split) if root is None else read_rows(task, split, root)
 
 
 def leaves(value, prefix: str = "") -> set[tuple[str, str]]:
@@ -80,10 +79,11 @@ def regenerated(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("task", TASKS)
 def test_regeneration_is_byte_identical(task, regenerated):
+    # the JSON lines inside, byte for byte (the gzip stream itself may differ by zlib version)
     for split in SPLITS:
-        fresh = (regenerated / task / f"{split}.jsonl").read_bytes()
-        assert fresh == path(task, split).read_bytes(), (
-            f"{task}/{split}.jsonl differs from the generator's output; run "
+        fresh = gzip.decompress(path(task, split, regenerated).read_bytes())
+        assert fresh == gzip.decompress(path(task, split).read_bytes()), (
+            f"{task}/{split}.jsonl.gz differs from the generator's output; run "
             "`python -m decaqa.mini_decathlon.generate` and commit the files.")
 
 
@@ -110,8 +110,9 @@ def test_sizes(task):
     for split in SPLITS:
         lo, hi = (WOZ_SIZES if task == "woz" else SIZES)[split]
         assert lo <= len(rows(task, split)) <= hi
-        # the copying tasks ship 3x the training rows (see generate.SIZES): at most ~4.5 MB
-        assert path(task, split).stat().st_size < 4_500_000
+        # the copying tasks ship 3x the training rows (see generate.SIZES): 3.9 MB of JSON
+        # at most, under 0.5 MB gzipped
+        assert path(task, split).stat().st_size < 500_000
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -38,7 +38,7 @@ def test_fit_writes_every_artefact(smoke_run: Path) -> None:
         assert 0.0 <= task["score"] <= 100.0 and task["examples"] == 8
     prov = doc["provenance"]
     squad = prov["tasks"]["squad"]
-    assert squad["converter_sha256"] and squad["data"]["train"][0].endswith("squad/train.jsonl")
+    assert squad["converter_sha256"] and squad["data"]["train"][0].endswith("squad/train.jsonl.gz")
     assert prov["tasks"]["sst2"]["question"] == "Is this review negative or positive?"
     assert prov["generation"]["max_new_tokens"] == 16 and prov["seed"] == 0
     assert prov["batch_size"] == 8 and prov["decaqa_version"] == decaqa.__version__

@@ -27,6 +27,7 @@ The design of each task is in the docstring of its function below.
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import random
@@ -35,7 +36,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from decaqa.mini_decathlon import ROOT, SPLITS, TASKS
+from decaqa.mini_decathlon import ROOT, SPLITS, TASKS, path
 
 SIZES = {  # rows per split; woz counts dialogues. The five copying tasks get 3x the training
     # rows: with every name fresh, more rows mean fewer repeats of each name, so a small model
@@ -1671,24 +1672,27 @@ def write(out_dir: Path = ROOT, tasks: list[str] | None = None) -> list[Path]:
     written = []
     for task in tasks or TASKS:
         for split, rows in build(task).items():
-            path = Path(out_dir) / task / f"{split}.jsonl"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="\n") as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            written.append(path)
+            file = path(task, split, out_dir)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            # no file name or time in the gzip header: the same rows give the same bytes
+            with open(file, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                                        mtime=0, compresslevel=9) as f:
+                f.write(text.encode("utf-8"))
+            written.append(file)
     return written
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT,
-                        help="folder to write <task>/<split>.jsonl into")
+                        help="folder to write <task>/<split>.jsonl.gz into")
     parser.add_argument("--tasks", nargs="*", choices=TASKS,
                         help="only these tasks (default: all ten)")
     args = parser.parse_args(argv)
-    for path in write(args.out, args.tasks):
-        print(f"{path}  {sum(1 for _ in open(path, encoding='utf-8'))} rows")
+    for file in write(args.out, args.tasks):
+        with gzip.open(file, "rt", encoding="utf-8") as f:
+            print(f"{file}  {sum(1 for _ in f)} rows")
 
 
 if __name__ == "__main__":
