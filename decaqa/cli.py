@@ -67,6 +67,61 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check a task's triples against the run's tokenizer; exit 1 on a hard failure."""
+    import datasets
+
+    from decaqa.check import check_examples, render
+    from decaqa.data import load_rows
+
+    datasets.disable_progress_bars()
+    task = get_task(args.task, args.tasks_dir)
+    rows = load_rows(task, args.split, args.data_files, args.source)
+    counts: dict[str, int] = {}
+    examples = list(iter_examples(task, rows, counts))
+    tokenizer, name, info = _check_tokenizer(args, examples)
+    limit = args.max_source_tokens or int(info.get("max_source_tokens", 512))
+    report = check_examples(task.name, examples, tokenizer, limit, info.get("input_format"),
+                            args.max_share)
+    if counts.get("skipped"):
+        report.warnings.append(f"the converter skipped {counts['skipped']} of "
+                               f"{counts['rows']} rows")
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        print(render(report, examples[:args.n], name))
+    return 0 if report.ok else 1
+
+
+def _check_tokenizer(args: argparse.Namespace, examples: list) -> tuple[object, str, dict]:
+    """The run's tokenizer: a model's (folder or checkpoint), one named, or else a BPE
+    trained on this split's text, as a model from scratch would train one."""
+    from decaqa.tokenizer import load_tokenizer, train_tokenizer
+
+    if args.model:
+        from pathlib import Path
+
+        from decaqa.qa import EXPORT_INFO, check_model_path, read_checkpoint
+        from decaqa.tokenizer import from_checkpoint
+
+        path = Path(args.model)
+        if path.suffix == ".ckpt":
+            ckpt = read_checkpoint(path)
+            return from_checkpoint(ckpt), f"{path}'s", dict(ckpt.get("decaqa_info", {}))
+        check_model_path(path)
+        info = path / EXPORT_INFO
+        return (load_tokenizer(str(path)), f"{path}'s",
+                json.loads(info.read_text()) if info.exists() else {})
+    if args.tokenizer:
+        return load_tokenizer(args.tokenizer), args.tokenizer, {}
+    from decaqa.example import DEFAULT_FORMAT, format_input
+
+    texts = [t for ex in examples
+             for t in (format_input(ex.question, ex.context, DEFAULT_FORMAT), *ex.answers)]
+    return (train_tokenizer(texts), "a BPE trained on this split (as a model from scratch "
+            "trains one; pass --model or --tokenizer to check a run's own)", {})
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     """Print the model's answer alone on stdout (so scripts can capture it)."""
     from decaqa.qa import check_pairs, load
@@ -80,8 +135,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Per-task table and decaScore for a model (or the majority baseline), as JSON too."""
     from decaqa.evaluate import evaluate_model, majority_baseline, resolve_tasks
-    from decaqa.run import print_table
+    from decaqa.report import print_table
 
+    if args.baseline and args.questions != "canonical":
+        raise TaskError("The majority baseline ignores the question; drop --questions or "
+                        "evaluate a --model.")
     if args.baseline:
         names = resolve_tasks(args.tasks or None, _default_tasks(args), args.tasks_dir)
         results, preds = majority_baseline(names, args.split, args.data_files, args.limit,
@@ -90,18 +148,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif args.model:
         results, preds = evaluate_model(args.model, args.tasks, args.split, args.data_files,
                                         args.limit, args.batch_size, args.tasks_dir,
-                                        precision=args.precision, choices=args.choices)
+                                        precision=args.precision, choices=args.choices,
+                                        questions=args.questions)
         title = f"decaqa evaluate: {args.model}"
     else:
         raise TaskError("Nothing to evaluate; pass --model PATH or --baseline majority.")
-    print_table(results, title=f"{title} ({args.split})")
+    floor = None
+    if args.report:  # the floor beside every score, on the same examples
+        floor, _ = majority_baseline(list(results["tasks"]), args.split, args.data_files,
+                                     args.limit, args.tasks_dir)
+    print_table(results, title=f"{title} ({args.split})", baseline=floor)
     if args.output:
         _write_json(args.output, results)
     if args.predictions:
-        with open(args.predictions, "w") as f:
-            for row in preds:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        _write_jsonl(args.predictions, preds)
+    if args.report:
+        _report(args.report, results, preds, floor, f"{title} ({args.split})")
     return 0
+
+
+def _report(folder: str, results: dict, preds: list, floor: dict | None, title: str) -> None:
+    from decaqa.report import write_report
+
+    for path in write_report(folder, results, preds, floor, title):
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def _write_jsonl(path: str, rows: list) -> None:
+    with open(path, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _default_tasks(args: argparse.Namespace) -> list[str]:
@@ -116,12 +192,15 @@ def _default_tasks(args: argparse.Namespace) -> list[str]:
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a predictions file made elsewhere (lines of {task, prediction, answers})."""
     from decaqa.evaluate import read_jsonl, score_predictions
-    from decaqa.run import print_table
+    from decaqa.report import print_table
 
-    results = score_predictions(read_jsonl(args.predictions), args.tasks_dir)
+    rows = read_jsonl(args.predictions)
+    results = score_predictions(rows, args.tasks_dir)
     print_table(results, title=f"decaqa score: {args.predictions}")
     if args.output:
         _write_json(args.output, results)
+    if args.report:
+        _report(args.report, results, rows, None, f"decaqa score: {args.predictions}")
     return 0
 
 
@@ -154,6 +233,25 @@ def build_parser() -> argparse.ArgumentParser:
     _tasks_dir_arg(p)
     p.set_defaults(func=cmd_show)
 
+    p = sub.add_parser("check", help="check a task's data against the tokenizer before "
+                                     "training (exit 1 on a hard failure)")
+    p.add_argument("task")
+    p.add_argument("--data-files", nargs="+", metavar="FILE",
+                   help="local json/jsonl/csv/parquet files in the task's schema")
+    p.add_argument("--split", default="train")
+    p.add_argument("--source", choices=["auto", "mini", "hub"], default="auto")
+    p.add_argument("--model", help="check against this model's tokenizer and limits "
+                                   "(runs/<name>/model or a .ckpt)")
+    p.add_argument("--tokenizer", help="a hub name, folder or tokenizer.json instead")
+    p.add_argument("--max-source-tokens", type=int,
+                   help="default: the model's, else 512")
+    p.add_argument("--max-share", type=float, default=0.9,
+                   help="one answer for at least this share of rows is a degenerate target")
+    p.add_argument("-n", type=int, default=3, help="triples to show (default 3)")
+    p.add_argument("--json", action="store_true", help="the report as one JSON object")
+    _tasks_dir_arg(p)
+    p.set_defaults(func=cmd_check)
+
     p = sub.add_parser("ask", help="answer one question about one context")
     p.add_argument("--model", required=True, help="runs/<name>/model, a .ckpt or a hub name")
     p.add_argument("--question", required=True)
@@ -176,14 +274,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--choices", choices=["generate", "rank", "rank_mean"], default="generate",
                    help="tasks with answer choices: generate the answer, or rank the choices "
                         "by log-likelihood (summed, or per token) and take the best")
+    p.add_argument("--questions", choices=["canonical", "paraphrase", "all"],
+                   default="canonical",
+                   help="ask each task's canonical question, its held-out paraphrases, or "
+                        "both (all: with retention = paraphrase score / canonical score)")
     p.add_argument("--output", metavar="FILE", help="write the results as JSON")
     p.add_argument("--predictions", metavar="FILE", help="write predictions as JSONL")
+    p.add_argument("--report", metavar="DIR",
+                   help="write report.md, scores.png (majority floor marked), results.json "
+                        "and predictions.jsonl into DIR")
     _tasks_dir_arg(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("score", help="score a predictions JSONL made elsewhere")
     p.add_argument("predictions")
     p.add_argument("--output", metavar="FILE")
+    p.add_argument("--report", metavar="DIR", help="write report.md, scores.png, results.json")
     _tasks_dir_arg(p)
     p.set_defaults(func=cmd_score)
     return parser

@@ -121,7 +121,7 @@ def convert_split(task: Task, rows: datasets.Dataset,
     """
     def convert_batch(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
         out: dict[str, list] = {k: [] for k in ("id", "task", "context", "question",
-                                                "answers", "meta", "row")}
+                                                "questions", "answers", "meta", "row")}
         keys = list(batch)
         for j, index in enumerate(indices):
             row = {k: batch[k][j] for k in keys}
@@ -130,6 +130,7 @@ def convert_split(task: Task, rows: datasets.Dataset,
                 out["task"].append(ex.task)
                 out["context"].append(ex.context)
                 out["question"].append(ex.question)
+                out["questions"].append(list(ex.questions))
                 out["answers"].append(ex.answers)
                 out["meta"].append(json.dumps(ex.meta, sort_keys=True))
                 out["row"].append(index)
@@ -142,6 +143,50 @@ def convert_split(task: Task, rows: datasets.Dataset,
                        desc=f"convert {task.name}", num_proc=_procs(num_proc, len(rows)))
     kept = pc.count_distinct(triples.with_format("arrow")["row"]).as_py() if len(triples) else 0
     return triples, len(rows) - kept
+
+
+QUESTION_MODES = ("canonical", "sample", "paraphrase")
+
+
+def ask_with(triples: datasets.Dataset, mode: str, seed: int = 0,
+             num_proc: int | None = None) -> datasets.Dataset:
+    """Set each triple's ``question`` to one of its phrasings (cached by `datasets`).
+
+    ``canonical``: the task's first question (paraphrases held out). ``sample``: a phrasing
+    drawn per example, canonical included, seeded (a fixed draw per run, not per epoch).
+    ``paraphrase``: the held-out paraphrases in turn (example i gets paraphrase i mod k), so
+    every paraphrase is asked equally often. A row with one phrasing (its own question, as
+    in SQuAD) keeps it.
+    """
+    if mode not in QUESTION_MODES:
+        raise TaskError(f"Unknown question mode '{mode}'; use one of {', '.join(QUESTION_MODES)}.")
+    if mode == "canonical" or not len(triples):
+        return triples
+
+    def pick(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        out = []
+        for index, phrasings in zip(indices, batch["questions"]):
+            k = len(phrasings)
+            if k < 2:
+                out.append(phrasings[0])
+            elif mode == "sample":
+                draw = np.random.default_rng([seed, index]).integers(k)
+                out.append(phrasings[int(draw)])
+            else:
+                out.append(phrasings[1 + index % (k - 1)])
+        return {"question": out}
+
+    return triples.map(pick, batched=True, with_indices=True,
+                       new_fingerprint=_fingerprint(triples, "ask_with", mode, str(seed)),
+                       desc=f"questions: {mode}", num_proc=_procs(num_proc, len(triples)))
+
+
+def paraphrased(triples: datasets.Dataset) -> int:
+    """How many triples have a paraphrase of their question to ask."""
+    if not len(triples):
+        return 0
+    return int(pc.sum(pc.greater(pc.list_value_length(
+        triples.with_format("arrow")["questions"]), 1)).as_py() or 0)
 
 
 def _procs(num_proc: int | None, rows: int) -> int | None:
@@ -232,6 +277,11 @@ class TaskDataModule(pl.LightningDataModule):
         mixture: how tasks are mixed (see `decaqa.sampling.Mixture`).
         steps_per_epoch: batches per epoch; default one pass over the training examples.
         eval_split: the split validated on (validation, test, ...).
+        train_questions: ``canonical`` (each task's first question; the paraphrases are held
+            out, so evaluating with them tests questions the model never saw) or ``sample``
+            (each training example asked with one of its phrasings, drawn with the seed).
+        eval_questions: ``canonical`` or ``paraphrase`` (the held-out paraphrases in turn;
+            `decaqa evaluate --questions` sets it).
         val_limit: validate on at most this many examples per task (None = all), or per task
             ``{squad: 200, cnn_dailymail: 50}`` (tasks not named: all).
         train_limit: use at most this many training examples per task (None = all).
@@ -249,6 +299,7 @@ class TaskDataModule(pl.LightningDataModule):
                  mixture: Mixture | None = None, steps_per_epoch: int | None = None,
                  eval_split: str = "validation", val_limit: int | dict[str, int] | None = None,
                  train_limit: int | None = None, num_proc: int | None = None,
+                 train_questions: str = "canonical", eval_questions: str = "canonical",
                  num_workers: int = 0, seed: int = 0):
         super().__init__()
         datasets.disable_progress_bars()  # the per-task report below says what happened
@@ -266,6 +317,12 @@ class TaskDataModule(pl.LightningDataModule):
         self.val_limit, self.train_limit, self.num_workers = val_limit, train_limit, num_workers
         self.num_proc = num_proc
         self.eval_split = eval_split
+        for key, value, allowed in (("train_questions", train_questions, ("canonical", "sample")),
+                                    ("eval_questions", eval_questions,
+                                     ("canonical", "paraphrase"))):
+            if value not in allowed:
+                raise TaskError(f"data.{key} is '{value}'; use {' or '.join(allowed)}.")
+        self.train_questions, self.eval_questions = train_questions, eval_questions
         if "{question}" not in input_format or "{context}" not in input_format:
             raise TaskError(f"input_format '{input_format}' must contain {{question}} and "
                             "{context}.")
@@ -300,6 +357,7 @@ class TaskDataModule(pl.LightningDataModule):
                                                               self.source) or [])]
                      for split in ("train", self.eval_split)}
             info[name] = {"metrics": task.metrics, "question": task.question,
+                          "paraphrases": task.questions[1:],
                           "choices": task.choices, "converter_file": str(task.source_file),
                           "converter_sha256": task.file_hash,
                           "data": {s: f or f"hub:{task.source}" for s, f in files.items()},
@@ -340,9 +398,12 @@ class TaskDataModule(pl.LightningDataModule):
         triples, skipped = convert_split(self.tasks[name], rows, self.num_proc)
         if limit is not None and len(triples) > limit:
             triples = triples.select(range(limit))
+        mode = self.train_questions if split == "train" else self.eval_questions
         self.report.setdefault(name, {})[split] = {"rows": len(rows), "skipped": skipped,
                                                    "examples": len(triples)}
-        return triples
+        if mode != "canonical":
+            self.report[name][split][f"questions_{mode}"] = paraphrased(triples)
+        return ask_with(triples, mode, self.seed, self.num_proc)
 
     def drop_unreadable(self, splits: Sequence[str]) -> dict[str, str]:
         """Load each task's ``splits`` and drop the tasks whose data cannot be read.
@@ -431,6 +492,10 @@ class TaskDataModule(pl.LightningDataModule):
                 if r.get("source_truncated"):
                     text += (f", [yellow]{r['source_truncated']} inputs truncated to "
                              f"{self.max_source_tokens} tokens[/yellow]")
+                if r.get("questions_paraphrase") is not None:
+                    text += f", {r['questions_paraphrase']} asked with a held-out paraphrase"
+                if r.get("questions_sample") is not None:
+                    text += f", {r['questions_sample']} with phrasings to sample from"
                 if r.get("target_truncated"):
                     text += (f", [yellow]{r['target_truncated']} answers truncated to "
                              f"{self.max_target_tokens} tokens[/yellow]")
@@ -476,7 +541,8 @@ class TaskDataModule(pl.LightningDataModule):
         for name in self.eval_task_names:
             ds = self.tokenized[self.eval_split][name]
             order = np.argsort(-column(ds, "length"), kind="stable")
-            ds = ds.select(order).select_columns(["input_ids", "id", "task", "answers", "meta"])
+            ds = ds.select(order).select_columns(["input_ids", "id", "task", "question",
+                                                  "answers", "meta"])
             task = self.tasks[name]
             answering = {"metrics": task.metrics, "choices": task.choices,
                          "max_new_tokens": self.caps.get(name),
@@ -500,7 +566,7 @@ class TaskDataModule(pl.LightningDataModule):
         longest), what scoring needs, and how the task is answered."""
         batch: dict[str, Any] = {"sources": [f["input_ids"] for f in features],
                                  "answering": answering}
-        for key in ("id", "task", "answers", "meta"):
+        for key in ("id", "task", "question", "answers", "meta"):
             batch[key] = [f[key] for f in features]
         return batch
 

@@ -7,11 +7,12 @@ A model is evaluated through the same data module and validation loop as `decaqa
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from decaqa import metrics
+from decaqa.results import score_predictions as score_rows
+from decaqa.results import with_retention
 from decaqa.tasks import TaskError, get_task, registry
 
 
@@ -50,13 +51,18 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
                    data_files: Sequence[str] | None = None, limit: int | None = None,
                    batch_size: int | None = None, tasks_dir: Sequence[str] | None = None,
                    accelerator: str = "auto", precision: str | None = None,
-                   choices: str = "generate"
+                   choices: str = "generate", questions: str = "canonical"
                    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Score a model folder or checkpoint; returns (metrics.json-shaped results, predictions).
 
     The run's recorded settings (input format, limits, per-task caps, batching, precision)
-    are used unless overridden, so the figures are the run's own.
+    are used unless overridden, so the figures are the run's own. ``questions``: ask each
+    task's ``canonical`` question, its held-out ``paraphrase``s, or ``all`` (both, with each
+    task's retention = paraphrase score / canonical score).
     """
+    if questions not in QUESTION_CHOICES:
+        raise TaskError(f"Unknown --questions '{questions}'; use one of "
+                        f"{', '.join(QUESTION_CHOICES)}.")
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import RichProgressBar
 
@@ -81,31 +87,49 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     names = resolve_tasks(tasks, trained, tasks_dir)
     caps = {n: t["max_new_tokens"] for n, t in info.get("tasks", {}).items()
             if t.get("max_new_tokens")}
-    data = TaskDataModule(tasks=names, tasks_dir=list(tasks_dir or []),
-                          data_files=parse_data_files(data_files, names, split),
-                          input_format=info.get("input_format", DEFAULT_FORMAT),
-                          max_source_tokens=int(info.get("max_source_tokens", 512)),
-                          eval_batch_size=batch_size or int(info.get("eval_batch_size", 64)),
-                          eval_max_tokens=info.get("eval_max_tokens"), max_new_tokens=caps,
-                          eval_split=split, val_limit=limit)
-    skipped = drop_unreadable(data, [split]) if tasks == "all" else {}
-    data.connect(tokenizer)
-    module.connect(tokenizer, data.answering_info())
-    trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False,
-                         enable_checkpointing=False, enable_model_summary=False,
-                         precision=precision or info.get("precision", "32-true"),
-                         callbacks=[RichProgressBar()])
-    trainer.validate(module, datamodule=data, verbose=False)
-    results = dict(module.results or {})
+
+    def validate(mode: str) -> tuple[dict[str, Any], list[dict[str, Any]], Any, Any, dict]:
+        data = TaskDataModule(tasks=names, tasks_dir=list(tasks_dir or []),
+                              data_files=parse_data_files(data_files, names, split),
+                              input_format=info.get("input_format", DEFAULT_FORMAT),
+                              max_source_tokens=int(info.get("max_source_tokens", 512)),
+                              eval_batch_size=batch_size or int(info.get("eval_batch_size", 64)),
+                              eval_max_tokens=info.get("eval_max_tokens"), max_new_tokens=caps,
+                              eval_split=split, val_limit=limit, eval_questions=mode)
+        skipped = drop_unreadable(data, [split]) if tasks == "all" else {}
+        data.connect(tokenizer)
+        module.connect(tokenizer, data.answering_info())
+        trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False,
+                             enable_checkpointing=False, enable_model_summary=False,
+                             precision=precision or info.get("precision", "32-true"),
+                             callbacks=[RichProgressBar()])
+        trainer.validate(module, datamodule=data, verbose=False)
+        preds = [dict(row, asked_with=mode) for row in module.predictions]
+        return dict(module.results or {}), preds, data, trainer, skipped
+
+    modes = ["canonical", "paraphrase"] if questions == "all" else [questions]
+    runs = {mode: validate(mode) for mode in modes}
+    results, predictions, data, trainer, skipped = runs[modes[0]]
+    if questions == "all":
+        para, para_preds, para_data, _, _ = runs["paraphrase"]
+        asked = [n for n, r in para_data.report.items()
+                 if r.get(split, {}).get("questions_paraphrase")]
+        results = with_retention(results, para, asked)
+        predictions = predictions + para_preds
+    results.pop("step", None)
     if skipped:
         results["skipped"] = skipped
     results["provenance"] = {"model": str(model_path), "split": split, "limit": limit,
                              "precision": str(trainer.precision), "choices": choices,
+                             "questions": questions,
                              "eval_batch_size": data.eval_batch_size,
                              "eval_max_tokens": data.eval_max_tokens,
                              "generation": info.get("generation", {}),
                              "tasks": data.task_info(), "data_report": data.report}
-    return results, module.predictions
+    return results, predictions
+
+
+QUESTION_CHOICES = ("canonical", "paraphrase", "all")
 
 
 def majority_baseline(tasks: Sequence[str], split: str = "validation",
@@ -152,25 +176,9 @@ def drop_unreadable(data: Any, splits: Sequence[str]) -> dict[str, str]:
 
 def score_predictions(rows: Iterable[Mapping[str, Any]],
                       tasks_dir: Sequence[str] | None = None) -> dict[str, Any]:
-    """Score prediction rows ``{id, task, prediction, answers, [meta]}`` with each task's metrics."""
-    by_task: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        missing = [k for k in ("task", "prediction", "answers") if k not in row]
-        if missing:
-            raise TaskError(f"Prediction row {i} has no {', '.join(missing)}; each line needs "
-                            "task, prediction and answers (and meta for woz/wikisql).")
-        by_task[row["task"]].append(row)
-    tasks: dict[str, Any] = {}
-    for name, task_rows in by_task.items():
-        names = get_task(name, tasks_dir).metrics
-        preds = [r["prediction"] for r in task_rows]
-        refs = [r["answers"] for r in task_rows]
-        metas = [r.get("meta") or {} for r in task_rows]
-        scores = {m: metrics.score(m, preds, refs, metas) for m in names}
-        tasks[name] = {"metric": names[0], "score": scores[names[0]], "scores": scores,
-                       "examples": len(task_rows)}
-    return {"decascore": metrics.decascore({t: v["score"] for t, v in tasks.items()}),
-            "tasks": tasks}
+    """Score prediction rows ``{id, task, prediction, answers, [meta]}`` with each task's
+    registered metrics (`decaqa.results.score_predictions`, the one scorer)."""
+    return score_rows(rows, lambda name: get_task(name, tasks_dir).metrics)
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -20,6 +20,9 @@ class QAExample:
     ``choices`` lists the closed answer set for classification tasks, when there is one.
     ``meta`` holds what a metric needs beyond the answer text (a WikiSQL table header, a
     dialogue id and turn), as plain JSON-able data.
+    ``questions`` holds every phrasing of this example's question, the canonical one first
+    (the task's paraphrases, filled in for this row); one phrasing when the row brings its
+    own question (SQuAD), so there is nothing to paraphrase.
     """
 
     context: str
@@ -29,6 +32,16 @@ class QAExample:
     id: str
     choices: tuple[str, ...] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    questions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.questions:
+            object.__setattr__(self, "questions", (self.question,))
+
+    @property
+    def paraphrases(self) -> tuple[str, ...]:
+        """The other phrasings of the question (held out of training by default)."""
+        return self.questions[1:]
 
     @property
     def answers(self) -> list[str]:
@@ -44,6 +57,7 @@ class QAExample:
         """Plain data for JSON lines and `datasets` rows."""
         d = asdict(self)
         d["choices"] = list(self.choices) if self.choices is not None else None
+        d["questions"] = list(self.questions)
         return d
 
 

@@ -18,8 +18,8 @@ import torch
 from transformers import (AutoConfig, AutoModelForSeq2SeqLM, PreTrainedModel,
                           PreTrainedTokenizerBase)
 
-from decaqa import metrics
 from decaqa.answer import CHOICE_MODES, generate_answers, rank_choices
+from decaqa.results import score_predictions
 from decaqa.tasks import TaskError
 from decaqa.tokenizer import CHECKPOINT_KEY, build_tokenizer, to_checkpoint
 
@@ -155,7 +155,8 @@ class Seq2SeqQA(pl.LightningModule):
         preds = self.answer(batch["sources"], batch["answering"])
         task = batch["task"][0]
         self._task_metrics[task] = batch["answering"]["metrics"]
-        self._outputs[task].extend(zip(batch["id"], preds, batch["answers"], batch["meta"]))
+        self._outputs[task].extend(zip(batch["id"], preds, batch["answers"], batch["meta"],
+                                       batch.get("question") or [None] * len(preds)))
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self.validation_step(batch, batch_idx, dataloader_idx)
@@ -172,22 +173,16 @@ class Seq2SeqQA(pl.LightningModule):
     def _score_epoch(self, prefix: str) -> None:
         """Score every task, log ``{prefix}/<task>/<metric>`` and ``{prefix}/decascore``."""
         outputs = gather_outputs(dict(self._outputs))
-        tasks: dict[str, Any] = {}
-        self.predictions = []
-        for task, rows in outputs.items():
-            names = self._task_metrics[task]
-            ids, preds, refs, metas = zip(*rows)
-            metas = [json.loads(m) for m in metas]
-            scores = {m: metrics.score(m, list(preds), list(refs), metas) for m in names}
-            tasks[task] = {"metric": names[0], "score": scores[names[0]], "scores": scores,
-                           "examples": len(rows)}
-            for m, s in scores.items():
+        self.predictions = [{"id": i, "task": task, "question": q, "prediction": p,
+                             "answers": r, "meta": json.loads(m)}
+                            for task, rows in outputs.items() for i, p, r, m, q in rows]
+        results = score_predictions(self.predictions, self._task_metrics.__getitem__)
+        for task, row in results["tasks"].items():
+            for m, s in row["scores"].items():
                 self.log(f"{prefix}/{task}/{m}", s, sync_dist=False, rank_zero_only=True)
-            self.predictions += [{"id": i, "task": task, "prediction": p, "answers": r,
-                                  "meta": m} for i, p, r, m in zip(ids, preds, refs, metas)]
-        total = metrics.decascore({t: v["score"] for t, v in tasks.items()})
-        self.log(f"{prefix}/decascore", total, prog_bar=True, rank_zero_only=True)
-        self.results = {"decascore": total, "tasks": tasks, "step": int(self.global_step)}
+        self.log(f"{prefix}/decascore", results["decascore"], prog_bar=True,
+                 rank_zero_only=True)
+        self.results = {**results, "step": int(self.global_step)}
 
     # -- saving ----------------------------------------------------------------------------
     def answer_info(self) -> dict[str, Any]:

@@ -25,6 +25,8 @@ import decaqa
 from decaqa.budget import TRAIN_MARGIN, Plan, run_started
 from decaqa.data import TaskDataModule
 from decaqa.model import Seq2SeqQA
+from decaqa.report import print_table, plot_curves
+from decaqa.results import document
 from decaqa.tasks import TaskError
 
 
@@ -47,11 +49,6 @@ def provenance(trainer: pl.Trainer, module: Seq2SeqQA, data: TaskDataModule,
         "checkpoint": checkpoint, "global_step": int(trainer.global_step),
         "tasks": data.task_info(), "data_report": data.report,
     }
-
-
-def metrics_document(results: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """The metrics.json shape: decascore, tasks {name: {metric, score, ...}}, provenance."""
-    return {"decascore": results["decascore"], "tasks": results["tasks"], "provenance": extra}
 
 
 class RunArtifacts(pl.Callback):
@@ -95,7 +92,7 @@ class RunArtifacts(pl.Callback):
         (self.run_dir / "mixture.json").write_text(json.dumps(mixture, indent=2))
         written = [model_dir, self.run_dir / "mixture.json"]
         if self.best is not None:
-            doc = metrics_document(self.best, provenance(trainer, module, data, best_path))
+            doc = document(self.best, provenance(trainer, module, data, best_path))
             doc["provenance"]["mixture"] = mixture
             doc["provenance"]["train_seconds"] = round(time.time() - self.started, 1)
             doc["provenance"]["precision"] = str(trainer.precision)
@@ -108,10 +105,25 @@ class RunArtifacts(pl.Callback):
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
             written += [self.run_dir / "metrics.json", self.run_dir / "predictions.jsonl"]
             print_table(self.best, title=f"decaqa fit: best validation (step {self.best['step']})")
+        curves = self.write_curves(trainer)
+        if curves is not None:
+            written.append(curves)
         console = Console(stderr=True)
         console.print("[bold]Written:[/bold]")
         for path in written + [self.run_dir / "checkpoints", self.run_dir / "metrics.csv"]:
             console.print(f"  {path}")
+
+
+    def write_curves(self, trainer: pl.Trainer) -> Path | None:
+        """curves.png from the run's CSV log: training loss and each task's headline
+        validation metric against step."""
+        for logger in trainer.loggers:
+            logger.save()  # flush what is buffered, so the last validation is drawn
+        csv = next((Path(lg.log_dir) / "metrics.csv" for lg in trainer.loggers
+                    if isinstance(lg, CSVLogger)), self.run_dir / "metrics.csv")
+        headline = ({t: v["metric"] for t, v in self.best["tasks"].items()}
+                    if self.best is not None else None)
+        return plot_curves(csv, self.run_dir / "curves.png", headline)
 
 
 class LogProgress(ProgressBar):
@@ -215,33 +227,6 @@ class BudgetGuard(pl.Callback):
         if now - self.started > self.plan.train_deadline_s and not trainer.should_stop:
             self.plan.stopped_early_at = step
             trainer.should_stop = True
-
-
-def print_table(results: dict[str, Any], title: str,
-                baseline: dict[str, Any] | None = None) -> None:
-    """Per-task table and the decaScore, on stdout."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    for col in ("task", "metric", "score", "examples") + (("baseline",) if baseline else ()):
-        table.add_column(col, justify="left" if col in ("task", "metric") else "right")
-    for name, row in results["tasks"].items():
-        cells = [name, row["metric"], f"{row['score']:.1f}", str(row.get("examples", ""))]
-        if baseline:
-            cells.append(f"{baseline['tasks'].get(name, {}).get('score', float('nan')):.1f}")
-        table.add_row(*cells)
-    for name in results.get("skipped", {}):
-        table.add_row(name, "", "skipped", "", *(("",) if baseline else ()))
-    table.add_section()
-    table.add_row("decaScore", "", f"{results['decascore']:.1f}", "",
-                  *((f"{baseline['decascore']:.1f}",) if baseline else ()))
-    console = Console(width=100)
-    console.print(table)
-    by_reason: dict[str, list[str]] = {}
-    for name, reason in results.get("skipped", {}).items():
-        by_reason.setdefault(reason, []).append(name)
-    for reason, names in by_reason.items():
-        console.print(f"skipped {', '.join(names)}: {reason}", highlight=False)
 
 
 class DecaqaCLI(LightningCLI):

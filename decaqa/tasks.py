@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from decaqa.example import QAExample
 
 TASKS_DIRS_ENV = "DECAQA_TASKS_DIRS"
+SLOT = re.compile(r"\{[A-Za-z_]\w*\}")  # a question's per-row slot, such as {hypothesis}
 MINI_DECATHLON = Path(__file__).parent / "mini_decathlon"
 
 Row = Mapping[str, Any]
@@ -36,8 +38,11 @@ class Task:
     """Everything decaqa needs to know about one task; a converter author reads only this.
 
     dataset: what ``datasets.load_dataset`` accepts: a hub name, or ``(name, config)``.
-    questions: the first is canonical; the rest are paraphrases for variety and robustness
-        tests. A converter that returns ``question`` overrides them row by row.
+    questions: the first is canonical; the rest are paraphrases that keep its meaning, held out
+        of training by default and asked by ``decaqa evaluate --questions paraphrase`` to see
+        whether the model follows questions it never saw. A question may hold ``{slots}``
+        that the converter fills per row by returning ``fields={...}`` (MultiNLI's
+        hypothesis); a converter that returns ``question`` overrides them row by row.
     choices: the closed answer set of a classification task, if any.
     metric: one metric name or a list; the first is the task's headline (decaScore) metric.
     splits: decaqa split name -> the source's split name (e.g. validation -> validation_matched).
@@ -61,7 +66,8 @@ class Task:
 
     # -- declaring -------------------------------------------------------------------------
     def converter(self, fn: Converter) -> Converter:
-        """Decorator that registers ``fn(row) -> {"context", "answer", ["question", "id", ...]}``.
+        """Decorator that registers ``fn(row) -> {"context", "answer", ["question" | "fields",
+        "id", "meta"]}``.
 
         The converter may return a list of such dicts (one dialogue row -> one triple per turn)
         or ``None``/``[]`` to skip a row; skipped rows are counted, never silently dropped.
@@ -153,7 +159,9 @@ class Task:
             raise TaskError(f"{where} returned no {' or '.join(map(repr, missing))} for row "
                             f"{row_id}; every triple needs a context and an answer.")
         context, answer = out["context"], out["answer"]
-        question = out.get("question", self.question)
+        questions = ((out["question"],) if "question" in out
+                     else self._phrasings(out.get("fields"), where, row_id))
+        question = questions[0] if questions else None
         if not isinstance(context, str) or not context.strip():
             raise TaskError(f"{where} gave an empty context for row {row_id}; every example "
                             "needs text to read (skip the row by returning None).")
@@ -172,7 +180,25 @@ class Task:
         meta = dict(out.get("meta", {}))
         return QAExample(context=context, question=question, answer=answer, task=self.name,
                          id=ex_id, choices=tuple(self.choices) if self.choices else None,
-                         meta=meta)
+                         meta=meta, questions=questions)
+
+    def _phrasings(self, fields: Any, where: str, row_id: str) -> tuple[str, ...]:
+        """Every phrasing of the task's question for one row, its ``{slots}`` filled."""
+        if fields is None:
+            slotted = [q for q in self.questions if SLOT.search(q)]
+            if slotted:
+                raise TaskError(f"{where} gave no fields for row {row_id}, but the question "
+                                f"{slotted[0]!r} has slots; return fields={{...}} with their "
+                                "values.")
+            return tuple(self.questions)
+        if not isinstance(fields, Mapping):
+            raise TaskError(f"{where} gave fields {fields!r} for row {row_id}; fields is a dict "
+                            "of the values the questions' {slots} take.")
+        try:
+            return tuple(q.format(**fields) for q in self.questions)
+        except (KeyError, IndexError) as err:
+            raise TaskError(f"{where} gave no field {err.args[0]!r} for row {row_id}, which a "
+                            "question of the task asks for; return it in fields={...}.") from None
 
     def _where(self) -> str:
         return str(self.source_file) if self.source_file else "<no file>"

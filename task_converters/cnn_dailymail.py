@@ -10,7 +10,8 @@ task = Task(
     dataset=("abisee/cnn_dailymail", "3.0.0"),
     questions=["What is the summary?",
                "What is a short summary of this article?",
-               "How would you summarize this article?"],
+               "How would you summarize this article?",
+               "What are the main points of this article?"],
     metric="rouge",
     description="Non-anonymised CNN and Daily Mail stories with their highlight sentences.",
 )

@@ -9,7 +9,8 @@ task = Task(
     revision="refs/convert/parquet",
     questions=["Translate from English to German",
                "Translate this English text into German.",
-               "What is the German translation of this English text?"],
+               "What is the German translation of this English text?",
+               "How would you say this in German?"],
     metric="bleu",
     description="IWSLT 2017 TED talks, English source, German target.",
     note="Hub copy is the parquet export, which has no dataset card: datasets 5 reaches the "

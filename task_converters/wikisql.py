@@ -13,7 +13,8 @@ task = Task(
     revision="refs/convert/parquet",
     questions=["What is the translation from English to SQL?",
                "What is the SQL query for this question?",
-               "How is this question written in SQL?"],
+               "How is this question written in SQL?",
+               "What SQL query answers this question?"],
     # lfem is decaNLP's rule (WHERE conditions in order) and the decaScore's; lfem_unordered is
     # WikiSQL's own logical-form accuracy (conditions as a set), reported beside it.
     metric=["lfem", "lfem_unordered"],

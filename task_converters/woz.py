@@ -9,7 +9,8 @@ task = Task(
     revision="refs/convert/parquet",
     questions=["What is the change in state?",
                "What changed in the dialogue state?",
-               "How does this turn change the dialogue state?"],
+               "How does this turn change the dialogue state?",
+               "What does this turn add to the dialogue state?"],
     metric="dsem",
     description="Wizard-of-Oz restaurant dialogues (English); one HF row is one dialogue.",
     note="Hub copy is the parquet export, which has no dataset card: datasets 5 reaches the "

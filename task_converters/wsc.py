@@ -7,6 +7,13 @@ from decaqa import Task
 task = Task(
     name="wsc",
     dataset=("coref-data/davis_wsc_raw", "wsc285"),
+    # decaNLP's schema.txt has a hand-written question per sentence and appends the two
+    # options as f' {a} or {b}?'. HF rows have no such question, so it is built from the
+    # pronoun and the quoted phrase around it, in the same shape; the others are paraphrases.
+    questions=['Who or what is "{pronoun}" in "{quote}"? {a} or {b}?',
+               'In "{quote}", who or what does "{pronoun}" refer to? {a} or {b}?',
+               'Who or what does "{pronoun}" stand for in "{quote}"? {a} or {b}?',
+               'In "{quote}", is "{pronoun}" {a} or {b}?'],
     metric="em",
     splits={"validation": "test", "test": "test"},
     description="WSC285 (Davis); decaNLP's MWSC schemas are a different, hand-written set.",
@@ -16,10 +23,7 @@ task = Task(
 
 @task.converter
 def convert(row):
-    # decaNLP's schema.txt has a hand-written question per sentence and appends the two
-    # options as f' {a} or {b}?'. HF rows have no such question, so it is built from the
-    # pronoun and the quoted phrase around it, in the same shape.
     a, b = (o.strip() for o in row["options"])
-    question = f'Who or what is "{row["pronoun"]}" in "{row["quote"].strip()}"? {a} or {b}?'
-    return {"context": row["text"].strip(), "question": question,
+    fields = {"pronoun": row["pronoun"], "quote": row["quote"].strip(), "a": a, "b": b}
+    return {"context": row["text"].strip(), "fields": fields,
             "answer": row["options"][row["label"]].strip()}

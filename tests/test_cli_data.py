@@ -136,8 +136,24 @@ def test_show_real_sample(capsys, folder, name):
             assert set(answers) <= set(ex["choices"])
     assert len({ex["id"] for ex in examples}) == 3
     task = get_task(name)
+    assert all(ex["question"] == ex["questions"][0] for ex in examples)  # canonical first
     if task.question is not None and name != "woz":
-        assert all(ex["question"] == task.question for ex in examples)
+        assert all(ex["questions"] == [q.format(**_slots(ex, task)) for q in task.questions]
+                   for ex in examples)
+
+
+def _slots(example, task):
+    """The slot values a rendered canonical question holds (none for most tasks)."""
+    import re
+    from decaqa.tasks import SLOT
+
+    names = SLOT.findall(task.question)
+    if not names:
+        return {}
+    pattern = re.escape(task.question)
+    for slot in names:
+        pattern = pattern.replace(re.escape(slot), f"(?P<{slot[1:-1]}>.*?)", 1)
+    return re.fullmatch(pattern, example["question"]).groupdict()
 
 
 def test_show_plain_text(capsys):

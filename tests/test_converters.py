@@ -48,7 +48,11 @@ def test_contract(name):
         raw = [] if raw is None else [raw] if isinstance(raw, dict) else raw
         for r, ex in zip(raw, out):
             if task.questions and "question" not in r:
-                assert ex.question == task.question
+                fields = r.get("fields", {})
+                assert ex.question == task.question.format(**fields)
+                assert ex.questions == tuple(q.format(**fields) for q in task.questions)
+            elif "question" in r:
+                assert ex.questions == (r["question"],)  # the row's own: nothing to paraphrase
     assert examples, f"no fixture row of '{name}' converted"
     assert len(ids) == len(set(ids)), f"duplicate ids {ids}"
     for ex in examples:
@@ -57,6 +61,30 @@ def test_contract(name):
         assert ex.answers and all(a.strip() for a in ex.answers)
         if task.choices:
             assert set(ex.answers) <= set(task.choices), (ex.answers, task.choices)
+
+
+DECANLP_TEN = ["squad", "iwslt", "cnn_dailymail", "multinli", "sst2", "qa_srl", "qa_zre", "woz",
+               "wikisql", "wsc"]
+ROW_QUESTION = {"squad", "qa_srl", "qa_zre"}  # the question comes from each row: n/a
+
+
+@pytest.mark.parametrize("name", DECANLP_TEN)
+def test_decanlp_tasks_have_three_paraphrases(name):
+    """Each of decaNLP's ten tasks asks its question at least four ways (canonical plus three
+    paraphrases), unless every row brings its own question; paraphrases are distinct."""
+    task = TASKS[name]
+    if name in ROW_QUESTION:
+        assert not task.questions
+        return
+    assert len(task.questions) >= 4, task.questions
+    assert len(set(task.questions)) == len(task.questions)
+    for row in fixture_rows(name)[:2]:
+        for ex in task.convert(row):
+            assert len(ex.paraphrases) >= 3 and ex.question not in ex.paraphrases
+            if task.choices:  # the answer set stays in every phrasing that lists it
+                for q in ex.questions:
+                    if task.choices[0] in ex.question:
+                        assert all(c in q for c in task.choices), q
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

@@ -28,7 +28,7 @@ def test_fit_writes_every_artefact(smoke_run: Path) -> None:
     for name in ("checkpoints/best.ckpt", "checkpoints/last.ckpt", "metrics.csv",
                  "metrics.json", "mixture.json", "predictions.jsonl", "config.yaml",
                  "model/config.json", "model/model.safetensors", "model/tokenizer.json",
-                 "model/decaqa.json"):
+                 "model/decaqa.json", "curves.png"):
         assert (smoke_run / name).exists(), name
     assert list((smoke_run / "tb").glob("events.out.tfevents.*")), "no TensorBoard log"
     doc = json.loads((smoke_run / "metrics.json").read_text())

@@ -1,0 +1,102 @@
+"""The results object: one shape for every figure decaqa prints, writes or draws.
+
+``score_predictions`` is the one function that turns prediction rows into it. Validation in
+`decaqa fit`, `decaqa evaluate`, `decaqa score` and the report all call it; ``document`` adds
+the provenance that metrics.json carries; ``with_retention`` joins an evaluation with the
+canonical questions and one with the held-out paraphrases.
+
+The shape::
+
+    {"decascore": float,
+     "tasks": {name: {"metric": headline metric, "score": its value, "scores": {metric: value},
+                      "examples": n,
+                      # after with_retention:
+                      "paraphrase": {"score", "scores", "examples"} | None (n/a),
+                      "retention": paraphrase score / canonical score | None}},
+     "paraphrase": {"decascore", "mean_retention", "tasks_measured"},   # after with_retention
+     "skipped": {name: reason}, "step": int, "provenance": {...}}        # where they apply
+
+A prediction row is ``{"id", "task", "prediction", "answers", ["meta", "question"]}``.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from decaqa import metrics
+from decaqa.tasks import TaskError
+
+Row = Mapping[str, Any]
+PREDICTION_KEYS = ("task", "prediction", "answers")
+
+
+def score_predictions(rows: Iterable[Row],
+                      metrics_of: Callable[[str], Sequence[str]]) -> dict[str, Any]:
+    """Prediction rows -> the results object; ``metrics_of(task)`` names each task's metrics,
+    the headline (decaScore) one first. Tasks keep the order they first appear in."""
+    by_task: dict[str, list[Row]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        missing = [k for k in PREDICTION_KEYS if k not in row]
+        if missing:
+            raise TaskError(f"Prediction row {i} has no {', '.join(missing)}; each line needs "
+                            "task, prediction and answers (and meta for woz/wikisql).")
+        by_task[row["task"]].append(row)
+    tasks: dict[str, Any] = {}
+    for name, task_rows in by_task.items():
+        names = list(metrics_of(name))
+        preds = [r["prediction"] for r in task_rows]
+        refs = [r["answers"] for r in task_rows]
+        metas = [r.get("meta") or {} for r in task_rows]
+        scores = {m: metrics.score(m, preds, refs, metas) for m in names}
+        tasks[name] = {"metric": names[0], "score": scores[names[0]], "scores": scores,
+                       "examples": len(task_rows)}
+    return {"decascore": metrics.decascore({t: v["score"] for t, v in tasks.items()}),
+            "tasks": tasks}
+
+
+def with_retention(canonical: Mapping[str, Any], paraphrase: Mapping[str, Any],
+                   asked: Iterable[str]) -> dict[str, Any]:
+    """The canonical results with each task's paraphrase score and retention beside it.
+
+    ``asked``: the tasks whose examples had a paraphrase to ask; the others (a question that
+    comes from the row, as in SQuAD) get ``paraphrase: None`` and ``retention: None`` (n/a).
+    Retention is paraphrase score / canonical score (None when the canonical score is 0).
+    """
+    asked = set(asked)
+    out = dict(canonical)
+    tasks: dict[str, Any] = {}
+    measured = []
+    for name, row in canonical["tasks"].items():
+        row = dict(row)
+        other = paraphrase["tasks"].get(name)
+        if name in asked and other is not None:
+            row["paraphrase"] = {k: other[k] for k in ("score", "scores", "examples")}
+            row["retention"] = (round(other["score"] / row["score"], 4)
+                                if row["score"] else None)
+            if row["retention"] is not None:
+                measured.append(row["retention"])
+        else:
+            row["paraphrase"], row["retention"] = None, None
+        tasks[name] = row
+    out["tasks"] = tasks
+    out["paraphrase"] = {"decascore": paraphrase["decascore"],
+                         "mean_retention": (round(sum(measured) / len(measured), 4)
+                                            if measured else None),
+                         "tasks_measured": len(measured)}
+    return out
+
+
+def document(results: Mapping[str, Any], provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """The metrics.json shape: the results object (predictions left out) and its provenance."""
+    doc = {k: v for k, v in results.items() if k not in ("predictions", "provenance", "step")}
+    doc["provenance"] = dict(provenance)
+    return doc
+
+
+def is_correct(row: Row) -> bool:
+    """A prediction that matches one of its answers after decaNLP's normalisation (for
+    picking right and wrong samples in a report; scores come from the task's metrics)."""
+    answers = row["answers"]
+    answers = [answers] if isinstance(answers, str) else answers
+    pred = metrics.normalize_text(str(row["prediction"]))
+    return any(pred == metrics.normalize_text(a) for a in answers)

@@ -1,0 +1,101 @@
+"""Questions the model never saw: per-row question slots, paraphrases held out of training or
+sampled, and evaluation with them."""
+from __future__ import annotations
+
+from collections import Counter
+
+import datasets
+import pytest
+
+from decaqa import Task, TaskError
+from decaqa.data import TaskDataModule, ask_with, convert_split, paraphrased
+
+
+def slotted_task() -> Task:
+    task = Task(name="nli_like", dataset="user/x",
+                questions=['Is "{h}" true? yes or no?', 'Does it follow that "{h}"? yes or no?',
+                           'Given the text, "{h}": yes or no?'],
+                choices=["no", "yes"])
+
+    @task.converter
+    def convert(row):
+        return {"context": row["text"], "fields": {"h": row["h"]}, "answer": row["label"]}
+
+    return task
+
+
+def test_slots_are_filled_per_row_in_every_phrasing():
+    ex = slotted_task().convert({"text": "A cat sat.", "h": "a cat sat", "label": "yes"})[0]
+    assert ex.question == 'Is "a cat sat" true? yes or no?'
+    assert ex.paraphrases == ('Does it follow that "a cat sat"? yes or no?',
+                              'Given the text, "a cat sat": yes or no?')
+
+
+def test_a_missing_slot_or_missing_fields_is_one_sentence():
+    task = slotted_task()
+    task.convert_row = lambda row: {"context": "x", "fields": {"other": 1}, "answer": "yes"}
+    with pytest.raises(TaskError, match="no field 'h'"):
+        task.convert({})
+    task.convert_row = lambda row: {"context": "x", "answer": "yes"}
+    with pytest.raises(TaskError, match="has slots; return fields"):
+        task.convert({})
+
+
+def test_a_question_from_the_row_has_nothing_to_paraphrase():
+    task = Task(name="own", dataset="user/x", questions=["Canonical?", "Paraphrase?"])
+    task.convert_row = lambda row: {"context": "c", "question": row["q"], "answer": "a"}
+    ex = task.convert({"q": "Who?"})[0]
+    assert ex.questions == ("Who?",) and ex.paraphrases == ()
+
+
+def triples(n: int = 40) -> datasets.Dataset:
+    task = slotted_task()
+    rows = datasets.Dataset.from_list([{"text": f"t{i}", "h": f"h{i}", "label": "yes"}
+                                       for i in range(n)])
+    ds, skipped = convert_split(task, rows)
+    assert skipped == 0
+    return ds
+
+
+def test_canonical_keeps_the_first_question():
+    ds = triples()
+    assert ask_with(ds, "canonical")["question"] == ds["question"]
+    assert all(q.startswith("Is ") for q in ds["question"])
+
+
+def test_paraphrase_mode_asks_every_paraphrase_equally_and_never_the_canonical():
+    ds = triples(40)
+    asked = ask_with(ds, "paraphrase")["question"]
+    kinds = Counter(q.split('"')[0] for q in asked)
+    assert kinds == Counter({"Does it follow that ": 20, "Given the text, ": 20})
+    assert paraphrased(ds) == 40
+
+
+def test_sample_mode_is_seeded_and_draws_from_all_phrasings():
+    ds = triples(60)
+    first = ask_with(ds, "sample", seed=3)["question"]
+    assert first == ask_with(ds, "sample", seed=3)["question"]   # a fixed draw per seed
+    assert first != ask_with(ds, "sample", seed=4)["question"]
+    kinds = Counter(q.split('"')[0] for q in first)
+    assert len(kinds) == 3 and min(kinds.values()) >= 10, kinds  # canonical included
+    for q, qs in zip(first, ds["questions"]):
+        assert q in qs
+
+
+def test_data_module_holds_paraphrases_out_of_training_by_default():
+    data = TaskDataModule(tasks=["sst2", "squad"], val_limit=12, eval_questions="paraphrase")
+    train = data.load_triples("train")["sst2"]
+    assert set(train["question"]) == {"Is this review negative or positive?"}
+    val = data.load_triples("validation")
+    assert "Is this review negative or positive?" not in set(val["sst2"]["question"])
+    assert set(val["sst2"]["question"]) <= set(data.tasks["sst2"].questions[1:])
+    assert data.report["sst2"]["validation"]["questions_paraphrase"] == 12
+    assert data.report["squad"]["validation"]["questions_paraphrase"] == 0  # n/a
+
+
+def test_sampled_training_questions_and_bad_modes():
+    data = TaskDataModule(tasks=["sst2"], train_questions="sample", train_limit=200)
+    asked = set(data.load_triples("train")["sst2"]["question"])
+    assert asked == set(data.tasks["sst2"].questions)
+    with pytest.raises(TaskError, match="data.train_questions is 'paraphrase'"):
+        TaskDataModule(tasks=["sst2"], train_questions="paraphrase")
