@@ -1,9 +1,11 @@
 """decaqa: every NLP task as a (context, question, answer) triple, one model for all of them."""
 from decaqa.example import QAExample
+from decaqa.metrics import register_metric
 from decaqa.tasks import Task, TaskError, get_task, registry
 
 __version__ = "0.1.0"
-__all__ = ["QAExample", "Task", "TaskError", "get_task", "load", "registry", "__version__"]
+__all__ = ["QAExample", "Task", "TaskError", "get_task", "load", "register_metric", "registry",
+           "__version__"]
 
 
 def load(path: str, device: str | None = None):

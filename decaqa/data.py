@@ -23,6 +23,7 @@ from transformers import PreTrainedTokenizerBase
 
 from decaqa.answer import pad
 from decaqa.example import DEFAULT_FORMAT, clip_ids, format_input
+from decaqa.metrics import get_metric
 from decaqa.mini_decathlon import TASKS as MINI_TASKS
 from decaqa.sampling import Batching, Mixture
 from decaqa.tasks import Task, TaskError, get_task
@@ -334,6 +335,9 @@ class TaskDataModule(pl.LightningDataModule):
         # Resolve names now: a config naming an unknown task fails before any work.
         self.tasks = {n: get_task(n, self.tasks_dir)
                       for n in dict.fromkeys(self.task_names + self.eval_task_names)}
+        for task in self.tasks.values():  # a misspelt metric fails now, not after training
+            for metric in task.metrics:
+                get_metric(metric)
         unknown = set(self.data_files) - set(self.tasks)
         if unknown:
             raise TaskError(f"data_files names {', '.join(sorted(unknown))}, which are not "

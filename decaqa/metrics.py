@@ -27,6 +27,35 @@ Meta = Mapping[str, Any]
 Metric = Callable[[Sequence[str], Sequence[Reference], Sequence[Meta] | None], float]
 
 
+# -- registry -----------------------------------------------------------------------------------
+# Every metric is registered by name (lm-evaluation-harness's @register_metric idea), the
+# built-in ones below as much as a converter file's own: a task names its metrics, and a
+# converter file can bring one (decorate it; it is registered when the file is imported).
+METRICS: dict[str, Metric] = {}
+# Metrics that take one argument, written ``name:ARG`` in a task's metric list: the keyword.
+ARGUMENTS: dict[str, str] = {}
+
+
+def register_metric(name: str | None = None, *, argument: str | None = None
+                    ) -> Callable[[Metric], Metric]:
+    """Decorator: register ``fn(predictions, references, metas) -> float`` (0-100) under
+    ``name`` (default: the function's name). ``argument``: the keyword that ``name:ARG``
+    passes (``f1:yes`` -> ``positive="yes"``). A name taken by another metric is an error;
+    the same function registered again (a converter file imported twice) is not."""
+    def register(fn: Metric) -> Metric:
+        key = name or fn.__name__
+        old = METRICS.get(key)
+        if old is not None and (old.__module__, old.__qualname__) != (fn.__module__,
+                                                                      fn.__qualname__):
+            raise TaskError(f"Metric '{key}' is already registered (by {old.__module__}); "
+                            "give yours another name.")
+        METRICS[key] = fn
+        if argument:
+            ARGUMENTS[key] = argument
+        return fn
+    return register
+
+
 def _refs(reference: Reference) -> list[str]:
     """One example's acceptable answers as a list (the training target first)."""
     return [reference] if isinstance(reference, str) else list(reference)
@@ -71,12 +100,14 @@ def _mean_max(predictions: Sequence[str], references: Sequence[Reference],
     return 100.0 * sum(best) / len(best)
 
 
+@register_metric()
 def em(predictions: Sequence[str], references: Sequence[Reference],
        metas: Sequence[Meta] | None = None) -> float:
     """decaNLP ``em``: the string itself must match (only outer whitespace is forgiven)."""
     return _mean_max(predictions, references, lambda p, r: float(p.strip() == r.strip()))
 
 
+@register_metric()
 def nem(predictions: Sequence[str], references: Sequence[Reference],
         metas: Sequence[Meta] | None = None) -> float:
     """decaNLP ``nem``: exact match after ``normalize_text`` (case, punctuation, articles)."""
@@ -84,6 +115,7 @@ def nem(predictions: Sequence[str], references: Sequence[Reference],
                      lambda p, r: float(normalize_text(p) == normalize_text(r)))
 
 
+@register_metric()
 def nf1(predictions: Sequence[str], references: Sequence[Reference],
         metas: Sequence[Meta] | None = None) -> float:
     """decaNLP ``nf1``: SQuAD token F1 over ``normalize_text``-ed strings."""
@@ -91,6 +123,7 @@ def nf1(predictions: Sequence[str], references: Sequence[Reference],
                      lambda p, r: _token_f1(normalize_text(p), normalize_text(r)))
 
 
+@register_metric()
 def accuracy(predictions: Sequence[str], references: Sequence[Reference],
              metas: Sequence[Meta] | None = None) -> float:
     """Exact string equality, nothing forgiven (any reference counts)."""
@@ -98,6 +131,7 @@ def accuracy(predictions: Sequence[str], references: Sequence[Reference],
 
 
 # -- generation: bleu, rouge --------------------------------------------------------------------
+@register_metric()
 def bleu(predictions: Sequence[str], references: Sequence[Reference],
          metas: Sequence[Meta] | None = None) -> float:
     """decaNLP ``computeBLEU``: sacrebleu corpus BLEU, lowercase=True, default 13a tokens.
@@ -118,6 +152,7 @@ def _sentence_lines(text: str) -> str:
     return "\n".join(s.strip() for s in re.split(r"[.\n]", text) if s.strip())
 
 
+@register_metric()
 def rouge(predictions: Sequence[str], references: Sequence[Reference],
           metas: Sequence[Meta] | None = None) -> float:
     """decaNLP ``avg_rouge``: mean of ROUGE-1, ROUGE-2 and ROUGE-L F1 per example, averaged.
@@ -146,6 +181,7 @@ def _answer_bag(text: str) -> set[str]:
     return set(words) - {"the", "a", "an", "and", ""}
 
 
+@register_metric()
 def cf1(predictions: Sequence[str], references: Sequence[Reference],
         metas: Sequence[Meta] | None = None) -> float:
     """Corpus F1 where answering 'unanswerable' is abstaining.
@@ -204,6 +240,7 @@ def parse_woz_answer(text: str) -> WozDelta:
     return WozDelta(inform, tuple(r.strip() for r in parts[1].split(",") if r.strip()))
 
 
+@register_metric()
 def dsem(predictions: Sequence[str], references: Sequence[Reference],
          metas: Sequence[Meta] | None = None) -> float:
     """Joint goal accuracy: after each turn, is the accumulated inform state exactly right?
@@ -304,6 +341,7 @@ def _logical_form_match(name: str, predictions: Sequence[str],
     return 100.0 * correct / len(predictions)
 
 
+@register_metric()
 def lfem(predictions: Sequence[str], references: Sequence[Reference],
          metas: Sequence[Meta] | None = None) -> float:
     """decaNLP ``computeLFEM``, the decaScore's WikiSQL metric: selected column, aggregation
@@ -318,6 +356,7 @@ def lfem(predictions: Sequence[str], references: Sequence[Reference],
                                lambda guess, gold: guess == gold)
 
 
+@register_metric()
 def lfem_unordered(predictions: Sequence[str], references: Sequence[Reference],
                    metas: Sequence[Meta] | None = None) -> float:
     """WikiSQL's own logical-form accuracy: as ``lfem`` but the WHERE conditions compared as a
@@ -327,6 +366,7 @@ def lfem_unordered(predictions: Sequence[str], references: Sequence[Reference],
 
 
 # -- classification and regression: mcc, pearson, spearman --------------------------------------
+@register_metric()
 def mcc(predictions: Sequence[str], references: Sequence[Reference],
         metas: Sequence[Meta] | None = None) -> float:
     """Matthews correlation over label strings (multiclass form, as sklearn); 0 if undefined.
@@ -345,6 +385,7 @@ def mcc(predictions: Sequence[str], references: Sequence[Reference],
     return 0.0 if denominator == 0 else float(100.0 * (hits * n - true @ predicted) / denominator)
 
 
+@register_metric(argument="positive")
 def f1(predictions: Sequence[str], references: Sequence[Reference],
        metas: Sequence[Meta] | None = None, positive: str | None = None) -> float:
     """Positive-class F1 x100, as GLUE reports for MRPC and QQP (sklearn's ``f1_score`` with
@@ -394,26 +435,18 @@ def _correlation(kind: str, predictions: Sequence[str], references: Sequence[Ref
     return 0.0 if math.isnan(value) else float(100.0 * value)
 
 
+@register_metric()
 def pearson(predictions: Sequence[str], references: Sequence[Reference],
             metas: Sequence[Meta] | None = None) -> float:
     """Pearson r x100 of predicted vs reference numbers; an unparseable prediction is 0.0."""
     return _correlation("pearson", predictions, references)
 
 
+@register_metric()
 def spearman(predictions: Sequence[str], references: Sequence[Reference],
              metas: Sequence[Meta] | None = None) -> float:
     """Spearman rho x100 of predicted vs reference numbers; an unparseable prediction is 0.0."""
     return _correlation("spearman", predictions, references)
-
-
-# -- registry -----------------------------------------------------------------------------------
-METRICS: dict[str, Metric] = {
-    "em": em, "nem": nem, "nf1": nf1, "accuracy": accuracy, "bleu": bleu, "rouge": rouge,
-    "cf1": cf1, "dsem": dsem, "lfem": lfem, "lfem_unordered": lfem_unordered, "f1": f1,
-    "mcc": mcc, "pearson": pearson, "spearman": spearman,
-}
-# Metrics that take one argument, written ``name:ARG`` in a task's metric list.
-ARGUMENTS = {"f1": "positive"}
 
 
 def get_metric(name: str) -> Metric:

@@ -127,7 +127,7 @@ def check_pairs(pairs: Sequence[tuple[str, str]]) -> None:
 
 def load(path: str | Path, device: str | None = None) -> QA:
     """Load a decaqa export folder (runs/<name>/model), any HF seq2seq model, or a .ckpt."""
-    from decaqa.model import load_pretrained
+    from decaqa.network import load_pretrained
     from decaqa.tokenizer import load_tokenizer
 
     from transformers.utils import logging as hf_logging
@@ -161,7 +161,7 @@ def check_model_path(path: Path) -> None:
 
 def load_checkpoint(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
     """Rebuild the network from a Lightning checkpoint (weights, hparams, tokenizer)."""
-    from decaqa.model import build_from_config, load_pretrained
+    from decaqa.network import build_from_config, load_pretrained
     from decaqa.tokenizer import from_checkpoint
 
     ckpt = read_checkpoint(path)

@@ -167,3 +167,21 @@ def test_resume_restores_the_tokenizer_instead_of_training_one(smoke: Path, tmp_
     before = json.loads((smoke / "model" / "tokenizer.json").read_text())["model"]["vocab"]
     after = json.loads((run_dir / "model" / "tokenizer.json").read_text())["model"]["vocab"]
     assert before == after
+
+
+HEAVY = ("pytorch_lightning", "lightning", "lightning_fabric", "datasets", "matplotlib")
+
+
+@pytest.mark.parametrize("target", ["model", "checkpoints/best.ckpt"])
+def test_load_and_ask_import_neither_lightning_nor_datasets(smoke: Path, target: str) -> None:
+    """A notebook's `import decaqa; decaqa.load(...)` stays light: transformers and torch,
+    no Lightning, no `datasets` (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = (f"import sys, decaqa\nqa = decaqa.load({str(smoke / target)!r})\n"
+            "qa.ask('Is this review negative or positive?', 'a fine film', task='sst2')\n"
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

@@ -332,3 +332,39 @@ def test_mrpc_and_qqp_report_positive_class_f1(name):
 
     task = get_task(name)
     assert task.metrics == ["em", "f1:yes"] and "yes" in task.choices
+
+
+def test_a_converter_file_registers_its_own_metric(tmp_path, fresh_registry, write_task):
+    """A task brings its own metric: decorated in its converter file, registered on import,
+    used by the task's scoring like any built-in one."""
+    from decaqa.evaluate import score_predictions
+    from decaqa.metrics import METRICS, get_metric, register_metric
+
+    write_task(tmp_path, "topic", source='''
+        from decaqa import Task, register_metric
+
+        @register_metric("first_word")
+        def first_word(predictions, references, metas=None):
+            """100 x share of predictions whose first word is the answer's first word."""
+            hits = [p.split()[:1] == (r if isinstance(r, str) else r[0]).split()[:1]
+                    for p, r in zip(predictions, references)]
+            return 100.0 * sum(hits) / len(hits)
+
+        task = Task(name="topic", dataset="user/topic", questions=["What is the topic?"],
+                    metric=["first_word", "em"])
+
+        @task.converter
+        def convert(row):
+            return {"context": row["text"], "answer": row["topic"]}
+    ''')
+    try:
+        rows = [{"task": "topic", "prediction": "sport news", "answers": ["sport"]},
+                {"task": "topic", "prediction": "music", "answers": ["politics"]}]
+        out = score_predictions(rows, [str(tmp_path)])
+        assert out["tasks"]["topic"]["scores"] == {"first_word": 50.0, "em": 0.0}
+        assert out["decascore"] == 50.0
+        with pytest.raises(TaskError, match="already registered"):
+            register_metric("em")(lambda p, r, m=None: 0.0)
+        assert get_metric("first_word") is METRICS["first_word"]
+    finally:
+        METRICS.pop("first_word", None)
