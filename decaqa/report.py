@@ -186,7 +186,7 @@ def markdown(results: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]
         total.append(f"{floor['decascore']:.1f}")
     if has_para:
         para = results.get("paraphrase", {})
-        total += [_cell(para.get("decascore")), _cell(para.get("mean_retention"), 2)]
+        total += [_cell(para.get("decascore")), _cell(para.get("retention"), 2)]
     total.append("")
     lines += ["| " + " | ".join(total) + " |", ""]
     if has_para:
@@ -242,7 +242,7 @@ def print_table(results: Mapping[str, Any], title: str,
         total.append(f"{baseline['decascore']:.1f}")
     if has_para:
         para = results.get("paraphrase", {})
-        total += [_cell(para.get("decascore")), _cell(para.get("mean_retention"), 2)]
+        total += [_cell(para.get("decascore")), _cell(para.get("retention"), 2)]
     table.add_row(*total)
     console = Console(width=110)
     console.print(table)

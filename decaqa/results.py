@@ -13,7 +13,7 @@ The shape::
                       # after with_retention:
                       "paraphrase": {"score", "scores", "examples"} | None (n/a),
                       "retention": paraphrase score / canonical score | None}},
-     "paraphrase": {"decascore", "mean_retention", "tasks_measured"},   # after with_retention
+     "paraphrase": {"decascore", "retention", "tasks_measured"},   # after with_retention
      "skipped": {name: reason}, "step": int, "provenance": {...}}        # where they apply
 
 A prediction row is ``{"id", "task", "prediction", "answers", ["meta", "question"]}``.
@@ -61,6 +61,8 @@ def with_retention(canonical: Mapping[str, Any], paraphrase: Mapping[str, Any],
     ``asked``: the tasks whose examples had a paraphrase to ask; the others (a question that
     comes from the row, as in SQuAD) get ``paraphrase: None`` and ``retention: None`` (n/a).
     Retention is paraphrase score / canonical score (None when the canonical score is 0).
+    The overall retention is the measured tasks' paraphrase scores summed over their canonical
+    scores summed, so a task near zero (0.5 -> 1.0 is "2x") cannot swing it.
     """
     asked = set(asked)
     out = dict(canonical)
@@ -74,14 +76,15 @@ def with_retention(canonical: Mapping[str, Any], paraphrase: Mapping[str, Any],
             row["retention"] = (round(other["score"] / row["score"], 4)
                                 if row["score"] else None)
             if row["retention"] is not None:
-                measured.append(row["retention"])
+                measured.append((other["score"], row["score"]))
         else:
             row["paraphrase"], row["retention"] = None, None
         tasks[name] = row
     out["tasks"] = tasks
     out["paraphrase"] = {"decascore": paraphrase["decascore"],
-                         "mean_retention": (round(sum(measured) / len(measured), 4)
-                                            if measured else None),
+                         "retention": (round(sum(p for p, _ in measured)
+                                              / sum(c for _, c in measured), 4)
+                                        if measured else None),
                          "tasks_measured": len(measured)}
     return out
 

@@ -45,7 +45,9 @@ def test_retention_is_paraphrase_over_canonical_and_na_without_paraphrases():
     assert out["tasks"]["sst2"]["retention"] == 0.75
     assert out["tasks"]["sst2"]["paraphrase"]["score"] == 60.0
     assert out["tasks"]["squad"]["retention"] is None and out["tasks"]["squad"]["paraphrase"] is None
-    assert out["paraphrase"] == {"decascore": 110.0, "mean_retention": 0.75, "tasks_measured": 1}
+    assert out["paraphrase"] == {"decascore": 110.0, "retention": 0.75, "tasks_measured": 1}
+    two = with_retention(canonical, para, asked=["sst2", "squad"])
+    assert two["paraphrase"]["retention"] == round((60 + 50) / (80 + 50), 4)  # summed, not mean
     assert out["decascore"] == 130.0                    # the headline stays the canonical one
     text = markdown(out, [])
     assert "| sst2 | em | 80.0 | 60.0 | 0.75 | 10 |" in text
