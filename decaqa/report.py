@@ -112,7 +112,15 @@ def plot_curves(metrics_csv: str | Path, path: str | Path,
     fig, (ax_loss, ax_task, ax_val) = plt.subplots(1, 3, figsize=(15, 4))
     if loss:
         steps, values = zip(*loss)
-        ax_loss.plot(steps, values, linewidth=1, color="#3b75af")
+        ax_loss.plot(steps, values, linewidth=0.6, color="#8fbbd9", label="logged")
+        # one task per batch makes the logged loss jump between tasks: a running mean over
+        # about one round of the tasks shows the trend
+        window = max(1, min(len(values), len(task_loss) or 1))
+        smooth = [sum(values[max(0, i - window + 1):i + 1]) / len(values[max(0, i - window + 1):i + 1])
+                  for i in range(len(values))]
+        ax_loss.plot(steps, smooth, linewidth=1.5, color="#3b75af",
+                     label=f"running mean of {window}")
+        ax_loss.legend(fontsize=7)
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("training loss")
     ax_loss.set_title("training loss")
@@ -124,18 +132,29 @@ def plot_curves(metrics_csv: str | Path, path: str | Path,
     ax_task.set_title("training loss, per task")
     if task_loss:
         ax_task.legend(fontsize=6, ncol=2, loc="upper right")
-    for task, key in keys.items():
-        points = [(r["step"], r[key]) for r in rows if key in r and "step" in r]
-        if points:
-            steps, values = zip(*points)
-            ax_val.plot(steps, values, marker="o", markersize=4, linewidth=1,
-                        label=f"{task} ({key.split('/')[2]})")
-    ax_val.set_xlabel("step")
-    ax_val.set_ylabel("validation score (0-100)")
-    ax_val.set_ylim(0, 100)
-    ax_val.set_title("validation, per task")
-    if keys:
-        ax_val.legend(fontsize=6, ncol=2, loc="upper left")
+    curves = {task: [(r["step"], r[key]) for r in rows if key in r and "step" in r]
+              for task, key in keys.items()}
+    val_steps = {s for points in curves.values() for s, _ in points}
+    if len(val_steps) == 1:  # validated once (at the end): the scores as bars
+        names = list(curves)
+        ax_val.barh(names, [curves[t][-1][1] for t in names], color="#3b75af")
+        ax_val.invert_yaxis()
+        ax_val.tick_params(axis="y", labelsize=7)
+        ax_val.set_xlim(0, 100)
+        ax_val.set_xlabel("validation score (0-100)")
+        ax_val.set_title(f"validation at step {int(val_steps.pop())}, per task")
+    else:
+        for task, points in curves.items():
+            if points:
+                steps, values = zip(*points)
+                ax_val.plot(steps, values, marker="o", markersize=4, linewidth=1,
+                            label=f"{task} ({keys[task].split('/')[2]})")
+        ax_val.set_xlabel("step")
+        ax_val.set_ylabel("validation score (0-100)")
+        ax_val.set_ylim(0, 100)
+        ax_val.set_title("validation, per task")
+        if keys:
+            ax_val.legend(fontsize=6, ncol=2, loc="upper left")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
@@ -191,8 +210,10 @@ def markdown(results: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]
     lines += ["| " + " | ".join(total) + " |", ""]
     if has_para:
         lines += ["retention = score with the held-out paraphrases / score with the canonical "
-                  "question; n/a: the question comes from each row, so there is none to "
-                  "paraphrase.", ""]
+                  "question; n/a: the question comes from each row (nothing to paraphrase), or "
+                  "the canonical score is 0 (nothing to retain). The decaScore row's "
+                  "retention is the measured tasks' scores summed, paraphrase over canonical.",
+                  ""]
     for name, reason in results.get("skipped", {}).items():
         lines.append(f"- skipped {name}: {reason}")
     lines += ["![per-task scores](scores.png)", "", "## Sample predictions", ""]

