@@ -1,10 +1,12 @@
 """decaqa: every NLP task as a (context, question, answer) triple, one model for all of them."""
+from decaqa.errors import CheckpointError, ConfigError, DataError, DecaqaError, TaskError
 from decaqa.example import QAExample
 from decaqa.metrics import register_metric
-from decaqa.tasks import Task, TaskError, get_task, registry
+from decaqa.tasks import Task, get_task, registry
 
 __version__ = "0.1.0"
-__all__ = ["QAExample", "Task", "TaskError", "get_task", "load", "register_metric", "registry",
+__all__ = ["CheckpointError", "ConfigError", "DataError", "DecaqaError", "QAExample", "Task",
+           "TaskError", "get_task", "load", "register_metric", "registry",
            "__version__"]
 
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from decaqa.tasks import TaskError
+from decaqa.errors import ConfigError
 
 RESERVE_S = 5.0        # export, metrics.json, the summary: measured at 1-3 s on the quickstart
 TRAIN_MARGIN = 0.985   # Lightning's own per-step work (logging, progress) beyond the probe
@@ -37,12 +37,12 @@ def parse_duration(text: str | float | int | None) -> float | None:
         parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
                              r"(?:(\d+(?:\.\d+)?)s?)?\s*", str(text))
         if parts is None or not any(parts.groups()):
-            raise TaskError(f"time_budget '{text}' is not a duration; write e.g. 9m, 540s or "
-                            "1h30m.")
+            raise ConfigError(f"time_budget '{text}' is not a duration; write e.g. 9m, 540s or "
+                              "1h30m.")
         h, m, s = (float(g) if g else 0.0 for g in parts.groups())
         seconds = 3600 * h + 60 * m + s
     if seconds <= 0:
-        raise TaskError(f"time_budget must be positive, got {text}.")
+        raise ConfigError(f"time_budget must be positive, got {text}.")
     return seconds
 
 
@@ -103,9 +103,9 @@ def plan_steps(budget_s: float, setup_s: float, step_s: dict[str, float],
     train_s = budget_s - setup_s - validation_s - reserve_s
     steps = int(max(0.0, train_s) * margin / step_s[precision])
     if steps < 1:
-        raise TaskError(f"time_budget {budget_s:.0f}s leaves no time to train (setup "
-                        f"{setup_s:.0f}s, validation about {validation_s:.0f}s); give a longer "
-                        "budget or a smaller model.")
+        raise ConfigError(f"time_budget {budget_s:.0f}s leaves no time to train (setup "
+                          f"{setup_s:.0f}s, validation about {validation_s:.0f}s); give a longer "
+                          "budget or a smaller model.")
     return Plan(budget_s, round(setup_s, 2), {k: round(v, 5) for k, v in step_s.items()},
                 precision, round(validation_s, 2), steps,
                 train_deadline_s=round(budget_s - validation_s - reserve_s, 2),

@@ -9,7 +9,8 @@ import json
 import sys
 from typing import Sequence
 
-from decaqa.tasks import Task, TaskError, get_task, iter_examples, registry
+from decaqa.errors import ConfigError, DecaqaError
+from decaqa.tasks import Task, get_task, iter_examples, registry
 
 
 def _tasks_dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -138,8 +139,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from decaqa.report import print_table
 
     if args.baseline and args.questions != "canonical":
-        raise TaskError("The majority baseline ignores the question; drop --questions or "
-                        "evaluate a --model.")
+        raise ConfigError("The majority baseline ignores the question; drop --questions or "
+                          "evaluate a --model.")
     if args.baseline:
         names = resolve_tasks(args.tasks or None, _default_tasks(args), args.tasks_dir)
         results, preds = majority_baseline(names, args.split, args.data_files, args.limit,
@@ -152,7 +153,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                         questions=args.questions)
         title = f"decaqa evaluate: {args.model}"
     else:
-        raise TaskError("Nothing to evaluate; pass --model PATH or --baseline majority.")
+        raise ConfigError("Nothing to evaluate; pass --model PATH or --baseline majority.")
     floor = None
     if args.report:  # the floor beside every score, on the same examples
         floor, _ = majority_baseline(list(results["tasks"]), args.split, args.data_files,
@@ -298,12 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
 
 
-def user_error(err: BaseException) -> TaskError | None:
-    """The TaskError behind ``err``, if any (Lightning and jsonargparse wrap exceptions)."""
+def user_error(err: BaseException) -> DecaqaError | None:
+    """The DecaqaError behind ``err``, if any (Lightning and jsonargparse wrap exceptions);
+    Lightning's own refusal of a setting (MisconfigurationException, such as negative
+    max_steps) is a config error too."""
     seen = 0
     while err is not None and seen < 20:
-        if isinstance(err, TaskError):
+        if isinstance(err, DecaqaError):
             return err
+        if type(err).__name__ == "MisconfigurationException":
+            text = " ".join(str(err).split()).rstrip(".")
+            return ConfigError(f"Lightning refused the run's settings: {text}; fix the config "
+                               "or the option.")
         err, seen = err.__cause__ or err.__context__, seen + 1
     return None
 

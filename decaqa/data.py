@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -26,7 +27,8 @@ from decaqa.example import DEFAULT_FORMAT, clip_ids, format_input
 from decaqa.metrics import get_metric
 from decaqa.mini_decathlon import TASKS as MINI_TASKS
 from decaqa.sampling import Batching, Mixture
-from decaqa.tasks import Task, TaskError, get_task
+from decaqa.errors import ConfigError, DataError, DecaqaError
+from decaqa.tasks import Task, get_task
 
 LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet",
                   ".tsv": "csv", ".txt": "text"}
@@ -47,21 +49,133 @@ def _builder_for(files: Sequence[str | Path]) -> str:
     """Pick the `datasets` packaged builder from the files' suffix (all files must agree)."""
     kinds = {LOCAL_BUILDERS.get(_suffix(f)) for f in files}
     if None in kinds or len(kinds) != 1:
-        raise TaskError(f"Cannot read data files {', '.join(map(str, files))}: use one kind of "
+        raise DataError(f"Cannot read data files {', '.join(map(str, files))}: use one kind of "
                         f"file among {', '.join(sorted(LOCAL_BUILDERS))}.")
     return kinds.pop()  # type: ignore[return-value]
 
 
 def load_local(files: Sequence[str | Path], split: str = "train") -> datasets.Dataset:
     """Read local json/jsonl/csv/parquet files (cached by `datasets` in its Arrow cache)."""
-    missing = [str(f) for f in files if not Path(f).exists()]
-    if missing:
-        raise TaskError(f"Data file {missing[0]} does not exist; check the path given to "
-                        "--data-files or data_files.")
+    for file in map(Path, files):
+        if not file.exists():
+            raise DataError(f"Data file {file} does not exist; check the path given to "
+                            "--data-files or data_files.")
+        if file.is_dir():
+            raise DataError(f"Data file {file} is a folder, not a file; name the files in it "
+                            f"(e.g. {file}/train.jsonl).")
+        if _is_empty(file):
+            raise DataError(f"Data file {file} is empty; give a file with at least one row.")
     builder = _builder_for(files)
+    if builder != "parquet":  # pyarrow reads bad UTF-8 without a word, and fails rows later
+        for file in map(Path, files):
+            _check_utf8(file)
     kwargs = {"delimiter": "\t"} if all(_suffix(f) == ".tsv" for f in files) else {}
-    return datasets.load_dataset(builder, data_files={split: [str(f) for f in files]},
-                                 split=split, **kwargs)
+    logger = datasets.utils.logging.get_logger("datasets")
+    level = logger.level
+    # datasets logs a failed parse at error level (and, for some inputs, the log call itself
+    # fails and prints a traceback); the failure is reported below, in one sentence, instead
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return datasets.load_dataset(builder, data_files={split: [str(f) for f in files]},
+                                     split=split, **kwargs)
+    except Exception as err:  # say which file and line, and how to fix it
+        raise DataError(unreadable(files, builder, err)) from err
+    finally:
+        logger.setLevel(level)
+
+
+def _open_bytes(file: Path) -> bytes:
+    """A data file's bytes, through its compression (a.jsonl.gz)."""
+    with _open_stream(file) as f:
+        return f.read()
+
+
+def _check_utf8(file: Path, chunk: int = 1 << 24) -> None:
+    """A text data file must be UTF-8: checked in one streaming pass (about 1 GB/s)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    seen = lines = 0
+    with _open_stream(file) as f:
+        head = f.read(2)
+        if head in (b"\xff\xfe", b"\xfe\xff"):
+            raise DataError(f"Data file {file} is UTF-16 text, not UTF-8; save it as UTF-8 "
+                            "(e.g. iconv -f UTF-16 -t UTF-8).")
+        block = head
+        while True:
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as err:
+                at = seen + err.start
+                line = lines + block[:err.start].count(b"\n") + 1
+                raise DataError(f"Data file {file} is not UTF-8 text (line {line}, byte {at}); "
+                                "save it as UTF-8.") from None
+            if not block:
+                return
+            seen, lines = seen + len(block), lines + block.count(b"\n")
+            block = f.read(chunk)
+
+
+def _open_stream(file: Path):
+    import bz2
+    import gzip
+    import lzma
+
+    return {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(
+        file.suffix.lower(), open)(file, "rb")
+
+
+def _is_empty(file: Path) -> bool:
+    try:
+        return not _open_bytes(file).strip()
+    except OSError:
+        return False  # unreadable compression: the reader below says so
+
+
+def unreadable(files: Sequence[str | Path], builder: str, err: Exception) -> str:
+    """Why `datasets` could not read these files, as one sentence: the file, the line, the fix.
+
+    The checks here run only once reading has failed: a JSON-lines row that is not a JSON
+    object, a file that is not Parquet (the UTF-8 check runs before reading)."""
+    for file in map(Path, files):
+        try:
+            raw = _open_bytes(file)
+        except OSError as cause:
+            return f"Data file {file} cannot be opened ({cause}); check its compression."
+        if builder == "parquet":
+            if not raw.startswith(b"PAR1"):
+                return (f"Data file {file} is not a Parquet file; write it with "
+                        "pandas.DataFrame.to_parquet or give it the suffix of its real kind.")
+            continue
+        text = raw.decode("utf-8", errors="replace")  # checked to be UTF-8 before reading
+        if builder == "json":
+            problem = _json_problem(text)
+            if problem:
+                return f"Data file {file} {problem}; fix or remove that line."
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return (f"Data files {', '.join(map(str, files))} could not be read as {builder} "
+            f"({type(err).__name__}: {first}); check that each file is what its suffix says.")
+
+
+def _json_problem(text: str) -> str | None:
+    """The first JSON-lines row that is not a JSON object (or the whole file's problem)."""
+    stripped = text.lstrip()
+    if stripped.startswith("["):  # one JSON array, not lines
+        try:
+            json.loads(text)
+            return None
+        except json.JSONDecodeError as err:
+            return f"is not valid JSON (line {err.lineno}: {err.msg})"
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            return f"line {n} is not valid JSON ({err.msg})"
+        if not isinstance(row, dict):
+            return f"line {n} is a JSON {type(row).__name__}, not an object with the task's columns"
+    return None
 
 
 def resolve_source(task: Task, split: str, data_files: Sequence[str | Path] | None = None,
@@ -82,7 +196,7 @@ def resolve_source(task: Task, split: str, data_files: Sequence[str | Path] | No
     if mini is not None:
         return [mini]
     if source == "mini":
-        raise TaskError(f"Task '{task.name}' has no mini-decathlon '{split}' file; pass "
+        raise DataError(f"Task '{task.name}' has no mini-decathlon '{split}' file; pass "
                         "--data-files or use the hub source.")
     return None
 
@@ -103,7 +217,7 @@ def load_rows(task: Task, split: str = "validation",
         return datasets.load_dataset(task.hub_name, config, data_dir=data_dir,
                                      revision=task.revision, split=task.source_split(split))
     except Exception as err:  # network, missing split or script data set: say what to do
-        raise TaskError(f"Could not load '{task.source}' split '{task.source_split(split)}' "
+        raise DataError(f"Could not load '{task.source}' split '{task.source_split(split)}' "
                         f"for task '{task.name}' ({type(err).__name__}: "
                         f"{str(err).splitlines()[0] if str(err) else ''}); pass local files in "
                         "its schema with --data-files.") from err
@@ -160,7 +274,7 @@ def ask_with(triples: datasets.Dataset, mode: str, seed: int = 0,
     in SQuAD) keeps it.
     """
     if mode not in QUESTION_MODES:
-        raise TaskError(f"Unknown question mode '{mode}'; use one of {', '.join(QUESTION_MODES)}.")
+        raise ConfigError(f"Unknown question mode '{mode}'; use one of {', '.join(QUESTION_MODES)}.")
     if mode == "canonical" or not len(triples):
         return triples
 
@@ -322,16 +436,16 @@ class TaskDataModule(pl.LightningDataModule):
                                     ("eval_questions", eval_questions,
                                      ("canonical", "paraphrase"))):
             if value not in allowed:
-                raise TaskError(f"data.{key} is '{value}'; use {' or '.join(allowed)}.")
+                raise ConfigError(f"data.{key} is '{value}'; use {' or '.join(allowed)}.")
         self.train_questions, self.eval_questions = train_questions, eval_questions
         if "{question}" not in input_format or "{context}" not in input_format:
-            raise TaskError(f"input_format '{input_format}' must contain {{question}} and "
+            raise DataError(f"input_format '{input_format}' must contain {{question}} and "
                             "{context}.")
         for key, value in (("eval_batch_size", eval_batch_size),
                            ("max_source_tokens", max_source_tokens),
                            ("max_target_tokens", max_target_tokens)):
             if value < 1:
-                raise TaskError(f"data.{key} must be at least 1, got {value}.")
+                raise ConfigError(f"data.{key} must be at least 1, got {value}.")
         # Resolve names now: a config naming an unknown task fails before any work.
         self.tasks = {n: get_task(n, self.tasks_dir)
                       for n in dict.fromkeys(self.task_names + self.eval_task_names)}
@@ -340,11 +454,11 @@ class TaskDataModule(pl.LightningDataModule):
                 get_metric(metric)
         unknown = set(self.data_files) - set(self.tasks)
         if unknown:
-            raise TaskError(f"data_files names {', '.join(sorted(unknown))}, which are not "
-                            "tasks of this run; add them to tasks or fix the names.")
+            raise ConfigError(f"data_files names {', '.join(sorted(unknown))}, which are not "
+                              "tasks of this run; add them to tasks or fix the names.")
         if isinstance(val_limit, dict) and set(val_limit) - set(self.tasks):
-            raise TaskError(f"val_limit names {', '.join(sorted(set(val_limit) - set(self.tasks)))}"
-                            ", which are not tasks of this run; fix the names.")
+            raise ConfigError(f"val_limit names {', '.join(sorted(set(val_limit) - set(self.tasks)))}"
+                              ", which are not tasks of this run; fix the names.")
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.triples: dict[str, dict[str, datasets.Dataset]] = {}
         self.tokenized: dict[str, dict[str, datasets.Dataset]] = {}
@@ -428,7 +542,7 @@ class TaskDataModule(pl.LightningDataModule):
                     break
                 try:
                     self.triples.setdefault(split, {})[name] = self._load(name, split)
-                except TaskError as err:
+                except DecaqaError as err:
                     skipped[name] = str(err)
                     if on_hub and isinstance(err.__cause__, ConnectionError):
                         hub_down = ("its data is only on the hub, which could not be reached; "
@@ -458,8 +572,8 @@ class TaskDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is None:
-            raise TaskError("The data module has no tokenizer; run it with `decaqa fit` or "
-                            "call connect(tokenizer) first.")
+            raise ConfigError("The data module has no tokenizer; run it with `decaqa fit` or "
+                              "call connect(tokenizer) first.")
         splits = [self.eval_split] if stage in ("validate", "test") else ["train", self.eval_split]
         new = False
         for split in splits:

@@ -13,7 +13,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from decaqa.results import score_predictions as score_rows
 from decaqa.results import with_retention
-from decaqa.tasks import TaskError, get_task, registry
+from decaqa.errors import ConfigError, DataError
+from decaqa.tasks import get_task, registry
 
 
 def parse_data_files(items: Sequence[str] | None, tasks: Sequence[str],
@@ -26,7 +27,7 @@ def parse_data_files(items: Sequence[str] | None, tasks: Sequence[str],
         elif len(tasks) == 1:
             task, path = tasks[0], item
         else:
-            raise TaskError(f"Data file '{item}' does not say which task it is for; write "
+            raise DataError(f"Data file '{item}' does not say which task it is for; write "
                             "TASK=FILE when evaluating several tasks.")
         out.setdefault(task, {}).setdefault(split, []).append(path)
     return out
@@ -37,7 +38,7 @@ def resolve_tasks(spec: str | None, trained: Sequence[str],
     """``a,b`` | ``all`` | None (the tasks the model was trained on)."""
     if spec in (None, ""):
         if not trained:
-            raise TaskError("This model does not record its tasks; pass --tasks a,b.")
+            raise ConfigError("This model does not record its tasks; pass --tasks a,b.")
         return list(trained)
     if spec == "all":
         return list(registry(tasks_dir))
@@ -61,8 +62,8 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     task's retention = paraphrase score / canonical score).
     """
     if questions not in QUESTION_CHOICES:
-        raise TaskError(f"Unknown --questions '{questions}'; use one of "
-                        f"{', '.join(QUESTION_CHOICES)}.")
+        raise ConfigError(f"Unknown --questions '{questions}'; use one of "
+                          f"{', '.join(QUESTION_CHOICES)}.")
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import RichProgressBar
 
@@ -169,7 +170,7 @@ def drop_unreadable(data: Any, splits: Sequence[str]) -> dict[str, str]:
     skipped = data.drop_unreadable(splits)
     if not data.eval_task_names:
         reasons = "; ".join(f"{t}: {r}" for t, r in skipped.items())
-        raise TaskError(f"No task could be evaluated ({reasons}); pass local files with "
+        raise DataError(f"No task could be evaluated ({reasons}); pass local files with "
                         "--data-files or name tasks whose data is here.")
     return skipped
 
@@ -190,6 +191,6 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as err:
-                    raise TaskError(f"{path} line {n} is not JSON ({err.msg}); write one JSON "
+                    raise DataError(f"{path} line {n} is not JSON ({err.msg}); write one JSON "
                                     "object per line.") from None
     return rows

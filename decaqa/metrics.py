@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from decaqa.tasks import TaskError
+from decaqa.errors import DataError, TaskError
 
 Reference = str | Sequence[str]
 Meta = Mapping[str, Any]
@@ -65,12 +65,12 @@ def _need_metas(metas: Sequence[Meta] | None, metric: str, keys: Iterable[str]) 
     """Metas are side data a metric cannot guess; say which keys are missing, and where."""
     keys = list(keys)
     if metas is None:
-        raise TaskError(f"Metric '{metric}' needs metas ({', '.join(keys)} per example); pass "
+        raise DataError(f"Metric '{metric}' needs metas ({', '.join(keys)} per example); pass "
                         "each example's QAExample.meta as metas.")
     for i, meta in enumerate(metas):
         missing = [k for k in keys if k not in meta]
         if missing:
-            raise TaskError(f"Metric '{metric}': meta of example {i} has no "
+            raise DataError(f"Metric '{metric}': meta of example {i} has no "
                             f"{' or '.join(map(repr, missing))}; have the task's converter "
                             "return it in 'meta'.")
     return metas
@@ -333,7 +333,7 @@ def _logical_form_match(name: str, predictions: Sequence[str],
     for i, (pred, refs) in enumerate(zip(predictions, references)):
         gold = parse_sql(_refs(refs)[0], metas[i]["header"])
         if gold is None:
-            raise TaskError(f"Metric '{name}': reference {i} ({_refs(refs)[0]!r}) does not "
+            raise DataError(f"Metric '{name}': reference {i} ({_refs(refs)[0]!r}) does not "
                             "parse against its header; make the converter write repr(Query) "
                             "form.")
         guess = parse_sql(pred, metas[i]["header"])
@@ -424,7 +424,7 @@ def _correlation(kind: str, predictions: Sequence[str], references: Sequence[Ref
         try:
             gold.append(float(_refs(r)[0]))
         except ValueError:
-            raise TaskError(f"Metric '{kind}': reference {i} ({_refs(r)[0]!r}) is not a number; "
+            raise DataError(f"Metric '{kind}': reference {i} ({_refs(r)[0]!r}) is not a number; "
                             "a regression task's answers must be numbers like '3.8'.") from None
     if len(gold) < 2:
         return 0.0
@@ -472,15 +472,15 @@ def score(name: str, predictions: Sequence[str], references: Sequence[Reference]
     """Score predictions with the metric ``name`` (0-100), after checking the inputs line up."""
     fn = get_metric(name)
     if isinstance(predictions, str) or isinstance(references, str):
-        raise TaskError(f"Metric '{name}' got a single string; pass lists of predictions and "
+        raise DataError(f"Metric '{name}' got a single string; pass lists of predictions and "
                         "references, one per example.")
     n = len(predictions)
     if len(references) != n or (metas is not None and len(metas) != n):
         counts = f"{len(predictions)} predictions, {len(references)} references"
         counts += f", {len(metas)} metas" if metas is not None else ""
-        raise TaskError(f"Metric '{name}' got {counts}; pass one of each per example.")
+        raise DataError(f"Metric '{name}' got {counts}; pass one of each per example.")
     if not predictions:
-        raise TaskError(f"Metric '{name}' got no predictions; there is nothing to score.")
+        raise DataError(f"Metric '{name}' got no predictions; there is nothing to score.")
     return float(fn(list(predictions), list(references), metas))
 
 
@@ -493,7 +493,7 @@ def decascore(task_scores: Mapping[str, float | Mapping[str, float]]) -> float:
     for task, value in task_scores.items():
         if isinstance(value, Mapping):
             if not value:
-                raise TaskError(f"decaScore: task '{task}' has no scores; evaluate it first.")
+                raise DataError(f"decaScore: task '{task}' has no scores; evaluate it first.")
             value = next(iter(value.values()))
         total += float(value)
     return total

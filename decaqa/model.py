@@ -20,7 +20,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from decaqa.answer import CHOICE_MODES, generate_answers, rank_choices
 from decaqa.network import build_from_config, load_pretrained
 from decaqa.results import score_predictions
-from decaqa.tasks import TaskError
+from decaqa.errors import ConfigError
 from decaqa.tokenizer import CHECKPOINT_KEY, build_tokenizer, to_checkpoint
 
 SCHEDULES = ("linear", "cosine", "constant")
@@ -57,14 +57,14 @@ class Seq2SeqQA(pl.LightningModule):
                  max_new_tokens: int = 64, num_beams: int = 1, choices: str = "generate"):
         super().__init__()
         if not model and not config:
-            raise TaskError("The model needs either `model` (a hub name or local folder) or "
-                            "`config` (fields of a model config, t5 by default, to train from "
-                            "scratch).")
+            raise ConfigError("The model needs either `model` (a hub name or local folder) or "
+                              "`config` (fields of a model config, t5 by default, to train from "
+                              "scratch).")
         if schedule not in SCHEDULES:
-            raise TaskError(f"Unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}.")
+            raise ConfigError(f"Unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}.")
         if choices not in CHOICE_MODES:
-            raise TaskError(f"Unknown choices mode '{choices}'; use one of "
-                            f"{', '.join(CHOICE_MODES)}.")
+            raise ConfigError(f"Unknown choices mode '{choices}'; use one of "
+                              f"{', '.join(CHOICE_MODES)}.")
         self.save_hyperparameters()
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.model: PreTrainedModel | None = None
@@ -93,8 +93,8 @@ class Seq2SeqQA(pl.LightningModule):
         if self.model is not None:
             return
         if self.tokenizer is None:
-            raise TaskError("The model has no tokenizer yet; run it with `decaqa fit` or call "
-                            "connect(tokenizer) first.")
+            raise ConfigError("The model has no tokenizer yet; run it with `decaqa fit` or call "
+                              "connect(tokenizer) first.")
         if self.hparams.model:
             self.model = load_pretrained(self.hparams.model)
         else:

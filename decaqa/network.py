@@ -10,7 +10,7 @@ from typing import Any
 from transformers import (AutoConfig, AutoModelForSeq2SeqLM, PreTrainedModel,
                           PreTrainedTokenizerBase)
 
-from decaqa.tasks import TaskError
+from decaqa.errors import CheckpointError, ConfigError
 
 
 def load_pretrained(name_or_path: str) -> PreTrainedModel:
@@ -18,9 +18,9 @@ def load_pretrained(name_or_path: str) -> PreTrainedModel:
     try:
         return AutoModelForSeq2SeqLM.from_pretrained(name_or_path)
     except Exception as err:
-        raise TaskError(f"'{name_or_path}' is not a seq2seq model ({type(err).__name__}); "
-                        "give a hub name or a folder written by save_pretrained / decaqa fit "
-                        "(runs/<name>/model).") from err
+        raise CheckpointError(f"'{name_or_path}' is not a seq2seq model ({type(err).__name__}); "
+                              "give a hub name or a folder written by save_pretrained / decaqa fit "
+                              "(runs/<name>/model).") from err
 
 
 def build_from_config(config: dict[str, Any] | None,
@@ -44,6 +44,6 @@ def build_from_config(config: dict[str, Any] | None,
         cfg = AutoConfig.for_model(model_type, **fields)
         return AutoModelForSeq2SeqLM.from_config(cfg)
     except Exception as err:
-        raise TaskError(f"Bad model config {config} ({type(err).__name__}: {err}); give "
-                        "`model_type` (t5, bart, pegasus, ...) and fields of its config, such "
-                        "as d_model, d_ff, num_layers, num_heads for t5.") from err
+        raise ConfigError(f"Bad model config {config} ({type(err).__name__}: {err}); give "
+                          "`model_type` (t5, bart, pegasus, ...) and fields of its config, such "
+                          "as d_model, d_ff, num_layers, num_heads for t5.") from err

@@ -15,7 +15,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decaqa.answer import CHOICE_MODES, generate_answers, rank_choices
 from decaqa.example import DEFAULT_FORMAT, clip_ids, format_input
-from decaqa.tasks import TaskError, get_task, iter_examples
+from decaqa.errors import CheckpointError, DataError
+from decaqa.tasks import get_task, iter_examples
 
 EXPORT_INFO = "decaqa.json"
 
@@ -78,9 +79,9 @@ class QA:
                         precision=self.precision)
         if choices is not None:
             if rank not in CHOICE_MODES[1:]:
-                raise TaskError(f"Unknown ranking '{rank}'; use rank or rank_mean.")
+                raise DataError(f"Unknown ranking '{rank}'; use rank or rank_mean.")
             if len(choices) != len(pairs) or any(not c for c in choices):
-                raise TaskError("Give one non-empty list of choices per question.")
+                raise DataError("Give one non-empty list of choices per question.")
             return rank_choices(self.model, self.tokenizer, sources, choices,
                                 normalize=rank == "rank_mean", **batching)
         return generate_answers(self.model, self.tokenizer, sources,
@@ -119,9 +120,9 @@ def check_pairs(pairs: Sequence[tuple[str, str]]) -> None:
     """An empty question or context is a user error, said in one sentence."""
     for i, (question, context) in enumerate(pairs):
         if not isinstance(question, str) or not question.strip():
-            raise TaskError(f"Question {i} is empty; ask a question in words.")
+            raise DataError(f"Question {i} is empty; ask a question in words.")
         if not isinstance(context, str) or not context.strip():
-            raise TaskError(f"The context of question {i} is empty; give the text the "
+            raise DataError(f"The context of question {i} is empty; give the text the "
                             "question is about.")
 
 
@@ -152,11 +153,11 @@ def check_model_path(path: Path) -> None:
     looks_local = path.is_absolute() or len(path.parts) > 2 or str(path).startswith(".")
     hint = "give a folder written by decaqa fit (runs/<name>/model), a .ckpt file or a hub name"
     if not path.exists() and looks_local:
-        raise TaskError(f"Model path {path} does not exist; {hint}.")
+        raise CheckpointError(f"Model path {path} does not exist; {hint}.")
     if path.is_dir() and not (path / "config.json").exists():
-        raise TaskError(f"{path} is not a model folder (it has no config.json); {hint}.")
+        raise CheckpointError(f"{path} is not a model folder (it has no config.json); {hint}.")
     if path.is_file():
-        raise TaskError(f"{path} is a file, not a model folder; {hint}.")
+        raise CheckpointError(f"{path} is a file, not a model folder; {hint}.")
 
 
 def load_checkpoint(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
@@ -186,20 +187,20 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise TaskError(f"Checkpoint {path} does not exist; check the path (runs/<name>/"
-                        "checkpoints/best.ckpt).")
+        raise CheckpointError(f"Checkpoint {path} does not exist; check the path (runs/<name>/"
+                              "checkpoints/best.ckpt).")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         # weights_only refuses a pickled object by naming its GLOBAL; anything else is bytes
         # that are not a whole checkpoint
         if isinstance(err, pickle.UnpicklingError) and "GLOBAL" in str(err):
-            raise TaskError(f"Checkpoint {path} holds Python objects, not only data (weights, "
-                            "numbers, strings); decaqa does not unpickle those, as they can "
-                            "run code: use a checkpoint written by decaqa fit.") from err
-        raise TaskError(f"Checkpoint {path} is corrupt or truncated ({type(err).__name__}); "
-                        "use another checkpoint (e.g. last.ckpt) or re-run training.") from err
+            raise CheckpointError(f"Checkpoint {path} holds Python objects, not only data (weights, "
+                                  "numbers, strings); decaqa does not unpickle those, as they can "
+                                  "run code: use a checkpoint written by decaqa fit.") from err
+        raise CheckpointError(f"Checkpoint {path} is corrupt or truncated ({type(err).__name__}); "
+                              "use another checkpoint (e.g. last.ckpt) or re-run training.") from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise TaskError(f"{path} is not a Lightning checkpoint (no state_dict); give a .ckpt "
-                        "written by decaqa fit.")
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict); give a .ckpt "
+                              "written by decaqa fit.")
     return ckpt

@@ -24,7 +24,7 @@ from collections import defaultdict
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from decaqa import metrics
-from decaqa.tasks import TaskError
+from decaqa.errors import DataError
 
 Row = Mapping[str, Any]
 PREDICTION_KEYS = ("task", "prediction", "answers")
@@ -38,7 +38,7 @@ def score_predictions(rows: Iterable[Row],
     for i, row in enumerate(rows):
         missing = [k for k in PREDICTION_KEYS if k not in row]
         if missing:
-            raise TaskError(f"Prediction row {i} has no {', '.join(missing)}; each line needs "
+            raise DataError(f"Prediction row {i} has no {', '.join(missing)}; each line needs "
                             "task, prediction and answers (and meta for woz/wikisql).")
         by_task[row["task"]].append(row)
     tasks: dict[str, Any] = {}

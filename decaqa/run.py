@@ -24,10 +24,10 @@ from rich.console import Console
 import decaqa
 from decaqa.budget import TRAIN_MARGIN, Plan, run_started
 from decaqa.data import TaskDataModule
+from decaqa.errors import ConfigError
 from decaqa.model import Seq2SeqQA
 from decaqa.report import print_table, plot_curves
 from decaqa.results import document
-from decaqa.tasks import TaskError
 
 
 def provenance(trainer: pl.Trainer, module: Seq2SeqQA, data: TaskDataModule,
@@ -324,12 +324,59 @@ class DecaqaCLI(LightningCLI):
 
 def cli_main(args: list[str]) -> None:
     """`decaqa fit|validate|test ...`: Lightning's CLI over decaqa's model and data."""
+    from jsonargparse import ArgumentError
+
+    check_config_args(args)
     check_ckpt_arg(args)
     argv, sys.argv = sys.argv, sys.argv[:1]  # args are given explicitly; don't read them twice
+    quiet = {"exit_on_error": False}  # a parse error raises, and is said in one sentence below
     try:
-        DecaqaCLI(Seq2SeqQA, TaskDataModule, args=args, save_config_kwargs={"overwrite": True})
+        DecaqaCLI(Seq2SeqQA, TaskDataModule, args=args, save_config_kwargs={"overwrite": True},
+                  parser_kwargs={**quiet, **{c: quiet for c in ("fit", "validate", "test")}})
+    except ArgumentError as err:
+        raise ConfigError(config_sentence(str(err), args[0] if args else "fit")) from None
     finally:
         sys.argv = argv
+
+
+def config_sentence(message: str, command: str) -> str:
+    """jsonargparse's multi-line parser message as one sentence with the fix."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()
+             and not line.strip().startswith(("tip:", "usage:", "["))]
+    text = " ".join(lines).rstrip(".")
+    return (f"The run's settings are not valid: {text}; fix the config or the option "
+            f"(`decaqa {command} --help` lists every key and its type).")
+
+
+def check_config_args(args: list[str]) -> None:
+    """Each --config file must exist and be a YAML mapping; said with its name and line
+    (jsonargparse would print its usage and a message that names no file)."""
+    import yaml
+
+    for i, arg in enumerate(args):
+        value = arg.split("=", 1)[1] if arg.startswith("--config=") else (
+            args[i + 1] if arg in ("--config", "-c") and i + 1 < len(args) else None)
+        if value is None:
+            continue
+        path = Path(value)
+        if not path.is_file():
+            what = "is a folder" if path.is_dir() else "does not exist"
+            raise ConfigError(f"Config file {path} {what}; give a YAML file such as "
+                              "configs/quickstart.yaml.")
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"Config file {path} is not UTF-8 text; save it as UTF-8 "
+                              "YAML.") from None
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(err, "problem", None) or type(err).__name__
+            raise ConfigError(f"Config file {path} is not valid YAML ({problem}{where}); fix "
+                              "it (keys and values as in configs/quickstart.yaml).") from None
+        if doc is not None and not isinstance(doc, dict):
+            raise ConfigError(f"Config file {path} holds a {type(doc).__name__}, not a mapping "
+                              "of settings; write keys such as trainer:, model:, data:.")
 
 
 def check_ckpt_arg(args: list[str]) -> None:

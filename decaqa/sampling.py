@@ -23,7 +23,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from decaqa.tasks import TaskError
+from decaqa.errors import ConfigError
 
 STRATEGIES = ("proportional", "temperature", "equal", "round_robin")
 
@@ -49,11 +49,11 @@ class Mixture:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise TaskError(f"Unknown mixing strategy '{self.strategy}'; use one of "
-                            f"{', '.join(STRATEGIES)}.")
+            raise ConfigError(f"Unknown mixing strategy '{self.strategy}'; use one of "
+                              f"{', '.join(STRATEGIES)}.")
         if self.temperature <= 0:
-            raise TaskError(f"Mixing temperature must be positive, got {self.temperature}; "
-                            "use 1 for proportional mixing.")
+            raise ConfigError(f"Mixing temperature must be positive, got {self.temperature}; "
+                              "use 1 for proportional mixing.")
 
     def rates(self, sizes: Mapping[str, int]) -> dict[str, float]:
         """Normalised mixing rates per task (round_robin reports equal rates per batch)."""
@@ -70,16 +70,16 @@ class Mixture:
                 raw[name] = float(self.weights[name])
         unknown = set(self.weights) - set(sizes)
         if unknown:
-            raise TaskError(f"Mixture weights name {', '.join(sorted(unknown))}, which are "
-                            "not training tasks of this run; fix the names under weights.")
+            raise ConfigError(f"Mixture weights name {', '.join(sorted(unknown))}, which are "
+                              "not training tasks of this run; fix the names under weights.")
         empty = sorted(k for k, v in raw.items() if v > 0 and sizes[k] <= 0)
         if empty:
-            raise TaskError(f"Mixture weights give {', '.join(empty)} a positive rate, but they "
-                            "have no training examples; give them data or a weight of 0.")
+            raise ConfigError(f"Mixture weights give {', '.join(empty)} a positive rate, but they "
+                              "have no training examples; give them data or a weight of 0.")
         total = sum(raw.values())
         if total <= 0:
-            raise TaskError("Every training task has mixing rate 0; give at least one task a "
-                            "positive weight.")
+            raise ConfigError("Every training task has mixing rate 0; give at least one task a "
+                              "positive weight.")
         return {k: v / total for k, v in raw.items()}
 
 
@@ -227,8 +227,8 @@ class MultitaskBatchSampler:
         self.rates = mixture.rates({k: len(v) for k, v in self.task_lengths.items()})
         missing = {n for n in mixture.jump_start_tasks if not len(task_lengths.get(n, ()))}
         if missing:
-            raise TaskError(f"jump_start_tasks names {', '.join(sorted(missing))}, which are "
-                            "not training tasks of this run (or have no examples).")
+            raise ConfigError(f"jump_start_tasks names {', '.join(sorted(missing))}, which are "
+                              "not training tasks of this run (or have no examples).")
         starts = sorted((o, n) for n, o in self.offsets.items() if n in self.task_lengths)
         self._starts = np.array([o for o, _ in starts], dtype=np.int64)
         self._names = [n for _, n in starts]
@@ -313,12 +313,12 @@ class Batching:
     def __init__(self, batch_size: int = 32, max_tokens: int | None = None,
                  mixed: bool = False, bucket_batches: int = 50):
         if batch_size < 1:
-            raise TaskError(f"batch_size must be at least 1, got {batch_size}.")
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
         if max_tokens is not None and max_tokens < 1:
-            raise TaskError(f"max_tokens must be positive (or null for no budget), got "
-                            f"{max_tokens}.")
+            raise ConfigError(f"max_tokens must be positive (or null for no budget), got "
+                              f"{max_tokens}.")
         if bucket_batches < 1:
-            raise TaskError(f"bucket_batches must be at least 1, got {bucket_batches}.")
+            raise ConfigError(f"bucket_batches must be at least 1, got {bucket_batches}.")
         self.batch_size, self.max_tokens = batch_size, max_tokens
         self.mixed, self.bucket_batches = mixed, bucket_batches
 

@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from decaqa.errors import DataError, DecaqaError, TaskError
 from decaqa.example import QAExample
 
 TASKS_DIRS_ENV = "DECAQA_TASKS_DIRS"
@@ -27,10 +28,6 @@ MINI_DECATHLON = Path(__file__).parent / "mini_decathlon"
 Row = Mapping[str, Any]
 ConverterOutput = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 Converter = Callable[[Row], ConverterOutput]
-
-
-class TaskError(ValueError):
-    """A problem a user can fix; the message is one sentence naming the thing and the fix."""
 
 
 @dataclass
@@ -133,9 +130,16 @@ class Task:
                 f"Task '{self.name}': row {row_id} has no column {err.args[0]!r} (columns: "
                 f"{', '.join(map(str, row.keys()))}); point the task at data in its schema "
                 f"or fix the converter in {self._where()}.") from None
-        except TaskError:
+        except DecaqaError:
             raise
         except Exception as err:  # a converter bug: say where, keep the cause chained
+            nulls = [str(k) for k, v in row.items() if v is None]
+            if nulls:  # most often the row, not the converter: a missing or null value
+                raise DataError(
+                    f"Task '{self.name}': row {row_id} has no value (missing or null) in "
+                    f"{', '.join(map(repr, nulls))}, and the converter in {self._where()} "
+                    f"raised {type(err).__name__}: {err}; fill the value or drop the row."
+                ) from err
             raise TaskError(f"Task '{self.name}': the converter in {self._where()} raised "
                             f"{type(err).__name__}: {err} on row {row_id}; fix the converter "
                             "or the row.") from err

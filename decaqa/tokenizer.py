@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Mapping
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from decaqa.tasks import TaskError
+from decaqa.errors import CheckpointError, ConfigError
 
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"  # T5's ids 0, 1, 2: decoder_start_token_id = pad
 
@@ -47,9 +47,9 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
                                            eos_token=EOS, unk_token=UNK)
         return AutoTokenizer.from_pretrained(name_or_path)
     except Exception as err:
-        raise TaskError(f"Could not load a tokenizer from '{name_or_path}' "
-                        f"({type(err).__name__}); give a hub name, a model folder with "
-                        "tokenizer files, or a tokenizer.json.") from err
+        raise CheckpointError(f"Could not load a tokenizer from '{name_or_path}' "
+                              f"({type(err).__name__}); give a hub name, a model folder with "
+                              "tokenizer files, or a tokenizer.json.") from err
 
 
 def build_tokenizer(model: str | None = None, tokenizer: str | None = None,
@@ -63,8 +63,8 @@ def build_tokenizer(model: str | None = None, tokenizer: str | None = None,
     if model:
         return load_tokenizer(model)
     if texts is None:
-        raise TaskError("A model from scratch trains its tokenizer on the training text; run "
-                        "it with a decaqa data module (or give model.tokenizer).")
+        raise ConfigError("A model from scratch trains its tokenizer on the training text; run "
+                          "it with a decaqa data module (or give model.tokenizer).")
     return train_tokenizer(texts(), vocab_size, split_digits)
 
 
@@ -85,5 +85,5 @@ def from_checkpoint(checkpoint: Mapping[str, Any]) -> PreTrainedTokenizerBase:
     hp = checkpoint.get("hyper_parameters", {})
     if hp.get("tokenizer") or hp.get("model"):
         return load_tokenizer(hp.get("tokenizer") or hp["model"])
-    raise TaskError("This checkpoint holds no tokenizer and names no pretrained one; use a "
-                    "checkpoint written by decaqa fit.")
+    raise CheckpointError("This checkpoint holds no tokenizer and names no pretrained one; use a "
+                          "checkpoint written by decaqa fit.")

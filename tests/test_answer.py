@@ -185,3 +185,14 @@ def test_load_and_ask_import_neither_lightning_nor_datasets(smoke: Path, target:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_an_input_far_beyond_the_limit_is_answered_and_the_cut_reported(smoke: Path,
+                                                                           capsys) -> None:
+    qa = decaqa.load(str(smoke / "model"))
+    long = "The film was long. " * 2000                           # ~10,000 tokens
+    answer = qa.ask("Is this review negative or positive?", long, task="sst2")
+    assert isinstance(answer, str)
+    assert qa.truncated == 1
+    assert (f"1 input(s) longer than {qa.max_source_tokens} tokens were truncated"
+            in capsys.readouterr().err)

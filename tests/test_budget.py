@@ -11,6 +11,7 @@ import pytest
 import decaqa.budget
 from decaqa.budget import parse_duration, plan_steps
 from decaqa.cli import run
+from decaqa.errors import ConfigError
 from decaqa.tasks import TaskError
 
 SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
@@ -25,7 +26,7 @@ def test_parse_duration(text, seconds):
 
 @pytest.mark.parametrize("bad", ["nine minutes", "9x", "-3m", "0s"])
 def test_bad_duration_is_one_sentence(bad):
-    with pytest.raises(TaskError, match="time_budget"):
+    with pytest.raises(ConfigError, match="time_budget"):
         parse_duration(bad)
 
 
@@ -41,7 +42,7 @@ def test_plan_picks_the_faster_precision_and_fills_the_budget():
 
 
 def test_a_budget_with_no_time_to_train_says_so():
-    with pytest.raises(TaskError, match="leaves no time to train"):
+    with pytest.raises(ConfigError, match="leaves no time to train"):
         plan_steps(20, setup_s=18, step_s={"32-true": 0.1}, validation_s=5)
 
 

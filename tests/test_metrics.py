@@ -8,6 +8,7 @@ from scipy import stats
 
 from decaqa.metrics import (METRICS, LogicalForm, WozDelta, decascore, format_woz_answer,
                             normalize_text, parse_sql, parse_woz_answer, score)
+from decaqa.errors import DataError
 from decaqa.tasks import TaskError
 
 
@@ -49,21 +50,21 @@ def test_unknown_metric_lists_near_names():
 
 
 def test_mismatched_lengths_and_empty_input_raise():
-    with pytest.raises(TaskError, match="2 predictions, 1 references"):
+    with pytest.raises(DataError, match="2 predictions, 1 references"):
         score("em", ["a", "b"], ["a"])
-    with pytest.raises(TaskError, match="1 metas"):
+    with pytest.raises(DataError, match="1 metas"):
         score("dsem", ["a", "b"], ["a", "b"], [{"dialogue_id": "d", "turn": 0}])
-    with pytest.raises(TaskError, match="no predictions"):
+    with pytest.raises(DataError, match="no predictions"):
         score("em", [], [])
-    with pytest.raises(TaskError, match="single string"):
+    with pytest.raises(DataError, match="single string"):
         score("em", "abc", "abc")
 
 
 @pytest.mark.parametrize("name", ["dsem", "lfem"])
 def test_metrics_that_need_metas_say_so(name):
-    with pytest.raises(TaskError, match=f"Metric '{name}' needs metas"):
+    with pytest.raises(DataError, match=f"Metric '{name}' needs metas"):
         score(name, ["x"], ["x"])
-    with pytest.raises(TaskError, match="meta of example 0 has no"):
+    with pytest.raises(DataError, match="meta of example 0 has no"):
         score(name, ["x"], ["x"], [{}])
 
 
@@ -267,7 +268,7 @@ def test_wikisql_reports_both_rules_with_decanlps_first():
 
 
 def test_lfem_unparseable_reference_raises():
-    with pytest.raises(TaskError, match="reference 0"):
+    with pytest.raises(DataError, match="reference 0"):
         score("lfem", [REF], ["SELECT Coach FROM table"], [{"header": HEADER}])
 
 
@@ -300,7 +301,7 @@ def test_correlations_match_scipy_and_zero_unparseable():
 
 
 def test_correlation_rejects_non_numeric_reference():
-    with pytest.raises(TaskError, match="not a number"):
+    with pytest.raises(DataError, match="not a number"):
         score("pearson", ["1", "2"], ["1", "high"])
 
 

@@ -6,6 +6,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM
 
 from decaqa.model import build_from_config
+from decaqa.errors import ConfigError
 from decaqa.tasks import TaskError
 from decaqa.tokenizer import train_tokenizer
 
@@ -51,5 +52,5 @@ def test_from_scratch_architectures_use_the_tokenizers_ids(tok, config, tmp_path
 
 
 def test_bad_model_config_is_one_sentence(tok) -> None:
-    with pytest.raises(TaskError, match="model_type"):
+    with pytest.raises(ConfigError, match="model_type"):
         build_from_config({"model_type": "no_such_model", "d_model": 32}, tok)

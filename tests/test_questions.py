@@ -7,6 +7,7 @@ from collections import Counter
 import datasets
 import pytest
 
+from decaqa.errors import ConfigError
 from decaqa import Task, TaskError
 from decaqa.data import TaskDataModule, ask_with, convert_split, paraphrased
 
@@ -97,5 +98,5 @@ def test_sampled_training_questions_and_bad_modes():
     data = TaskDataModule(tasks=["sst2"], train_questions="sample", train_limit=200)
     asked = set(data.load_triples("train")["sst2"]["question"])
     assert asked == set(data.tasks["sst2"].questions)
-    with pytest.raises(TaskError, match="data.train_questions is 'paraphrase'"):
+    with pytest.raises(ConfigError, match="data.train_questions is 'paraphrase'"):
         TaskDataModule(tasks=["sst2"], train_questions="paraphrase")

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from decaqa.sampling import Mixture, MultitaskBatchSampler
+from decaqa.errors import ConfigError
 from decaqa.tasks import TaskError
 
 SIZES = {"a": 1000, "b": 100, "c": 10}
@@ -73,30 +74,30 @@ def test_weight_zero_makes_task_eval_only():
 
 
 def test_bad_strategy_is_task_error():
-    with pytest.raises(TaskError, match="Unknown mixing strategy 'temprature'") as err:
+    with pytest.raises(ConfigError, match="Unknown mixing strategy 'temprature'") as err:
         Mixture("temprature")
     assert "temperature" in str(err.value).split(";")[1]       # lists the valid ones
 
 
 @pytest.mark.parametrize("temperature", [0, -1.5])
 def test_bad_temperature_is_task_error(temperature):
-    with pytest.raises(TaskError, match="temperature must be positive"):
+    with pytest.raises(ConfigError, match="temperature must be positive"):
         Mixture("temperature", temperature=temperature)
 
 
 def test_unknown_weight_names_are_task_error():
-    with pytest.raises(TaskError, match="weights name sqaud, sst") as err:
+    with pytest.raises(ConfigError, match="weights name sqaud, sst") as err:
         Mixture(weights={"sst": 1.0, "sqaud": 2.0, "a": 1.0}).rates(SIZES)
     assert "not training tasks" in str(err.value)
 
 
 def test_all_rates_zero_is_task_error():
-    with pytest.raises(TaskError, match="rate 0"):
+    with pytest.raises(ConfigError, match="rate 0"):
         Mixture(weights={"a": 0, "b": 0, "c": 0}).rates(SIZES)
 
 
 def test_positive_weight_on_empty_task_is_task_error():
-    with pytest.raises(TaskError, match="empty a positive rate"):
+    with pytest.raises(ConfigError, match="empty a positive rate"):
         Mixture(weights={"empty": 1.0}).rates({"a": 10, "empty": 0})
 
 
@@ -230,7 +231,7 @@ def test_jump_start_on_eval_only_task():
 
 
 def test_unknown_jump_start_task_is_task_error():
-    with pytest.raises(TaskError, match="jump_start_tasks names squad"):
+    with pytest.raises(ConfigError, match="jump_start_tasks names squad"):
         sampler_for(Mixture(jump_start_tasks=["squad"], jump_start_steps=5))
 
 
@@ -385,5 +386,5 @@ def test_batching_builds_the_sampler_and_checks_its_settings():
         lengths, lengths, make_offsets(lengths), Mixture("equal"), steps=5)
     assert isinstance(sampler, MultitaskBatchSampler) and sampler.mixed and len(sampler) == 5
     for bad in ({"batch_size": 0}, {"max_tokens": -1}, {"bucket_batches": 0}):
-        with pytest.raises(TaskError, match="must be"):
+        with pytest.raises(ConfigError, match="must be"):
             Batching(**bad)
