@@ -36,11 +36,12 @@ def test_quickstart_reaches_its_figures(tmp_path: Path) -> None:
     assert doc["provenance"]["time_budget"]["budget_s"] == 540
     # Far above the floor (101.2) on the machines we know, by how many steps the budget let
     # the machine train: the Intel Xeon trains about 4,900 steps and its lowest of six runs
-    # was 396.7 (the floor's 3.5x is 354); the AVX2-only AMD EPYC trains about 2,100 steps
-    # in the same nine minutes and reached 309.4 (the floor's 2.5x is 253), beating the floor
-    # on 8 tasks (qa_zre and wikisql, the copying tasks, need more steps than that).
+    # was 396.7 (the floor's 3.5x is 354); the AVX2-only AMD EPYC trains 1,800-2,100 steps in
+    # the same nine minutes (its speed varied by 15% between runs) and reached 255.8, 304.5
+    # and 309.4 (the floor's 2.2x is 223), beating the floor on 8 or 9 tasks (qa_zre and
+    # wikisql, the copying tasks, need more steps than that).
     steps = doc["provenance"]["time_budget"]["steps"]
     fast = steps >= 4000
     print(f"quickstart: {steps} steps in the budget ({'fast' if fast else 'slow'} machine)")
-    assert doc["decascore"] >= (3.5 if fast else 2.5) * floor["decascore"]
+    assert doc["decascore"] >= (3.5 if fast else 2.2) * floor["decascore"]
     assert len(beaten) >= (8 if fast else 7)
