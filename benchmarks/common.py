@@ -1,4 +1,7 @@
-"""Shared by the benchmarks: the machine they ran on and the real samples."""
+"""Shared by the benchmarks: the machine they ran on and the real samples.
+
+A helper module, not a benchmark: it is imported, never run, so it prints nothing; each
+benchmark script ends with its own JSON line (tests/test_benchmarks.py checks the keys)."""
 from __future__ import annotations
 
 import os

@@ -125,9 +125,14 @@ def _open_stream(file: Path):
         file.suffix.lower(), open)(file, "rb")
 
 
-def _is_empty(file: Path) -> bool:
+def _is_empty(file: Path, chunk: int = 1 << 16) -> bool:
+    """No byte but whitespace: read until the first other byte, not the whole file."""
     try:
-        return not _open_bytes(file).strip()
+        with _open_stream(file) as f:
+            while block := f.read(chunk):
+                if block.strip():
+                    return False
+        return True
     except OSError:
         return False  # unreadable compression: the reader below says so
 
