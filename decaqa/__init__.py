@@ -2,9 +2,12 @@
 from decaqa.errors import CheckpointError, ConfigError, DataError, DecaqaError, TaskError
 from decaqa.example import QAExample
 from decaqa.metrics import register_metric
+from decaqa.registration import install as _install_model_types
 from decaqa.tasks import Task, get_task, registry
 
 __version__ = "0.1.0"
+
+_install_model_types()  # AutoModelForSeq2SeqLM loads decaqa's copying models (decaqa.copying)
 __all__ = ["CheckpointError", "ConfigError", "DataError", "DecaqaError", "QAExample", "Task",
            "TaskError", "get_task", "load", "register_metric", "registry",
            "__version__"]

@@ -130,9 +130,8 @@ def choice_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
             index = torch.tensor(owners, device=device)
             with autocast(precision, device):
                 encoded = model.get_encoder()(input_ids=ids, attention_mask=mask)
-                hidden = encoded.last_hidden_state.index_select(0, index)
-                logits = model(encoder_outputs=(hidden,), attention_mask=mask[index],
-                               labels=labels).logits
+                logits = model(encoder_outputs=_repeat_rows(encoded, index),
+                               attention_mask=mask[index], labels=labels).logits
             logp = torch.log_softmax(logits.float(), dim=-1)
             picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
             total = (picked * label_mask).sum(-1)
@@ -143,6 +142,13 @@ def choice_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     finally:
         model.train(was_training)
     return scores
+
+
+def _repeat_rows(encoded, index: torch.Tensor):
+    """The encoder's output with its rows taken by ``index`` (one row per choice): every
+    tensor it holds, so a copying model's source ids travel with the states."""
+    return type(encoded)(**{k: v.index_select(0, index) for k, v in encoded.items()
+                            if isinstance(v, torch.Tensor)})
 
 
 def rank_choices(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,

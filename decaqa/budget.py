@@ -122,7 +122,7 @@ def candidate_precisions(configured: str | None, accelerator: str) -> list[str]:
 
 
 def _train_steps(net: Any, batches: list[dict[str, Any]], precision: str,
-                 learning_rate: float) -> float:
+                 learning_rate: float, clip: float | None = None) -> float:
     """Seconds per training step of ``net`` on ``batches``: the median step after three
     warm-up steps (a median, as one slow step from the machine must not pick the precision)."""
     import statistics
@@ -131,11 +131,10 @@ def _train_steps(net: Any, batches: list[dict[str, Any]], precision: str,
 
     from decaqa.answer import autocast
 
+    from decaqa.model import adamw, fused_allowed
+
     device = next(net.parameters()).device
-    try:  # as the run's own optimiser (decaqa.model)
-        opt = torch.optim.AdamW(net.parameters(), lr=learning_rate, fused=True)
-    except (RuntimeError, ValueError):
-        opt = torch.optim.AdamW(net.parameters(), lr=learning_rate)
+    opt = adamw(net.parameters(), learning_rate, fused_allowed(precision, clip))  # as the run's
     net.train()
     times = []
     for batch in batches:
@@ -154,16 +153,18 @@ def _train_steps(net: Any, batches: list[dict[str, Any]], precision: str,
 
 
 def measure_step_seconds(module: Any, data: Any, precisions: list[str],
-                         steps: int = 20) -> dict[str, float]:
+                         steps: int = 20, clip: float | None = None) -> dict[str, float]:
     """Seconds per step in each precision, on copies of the network and the same real
-    batches, measured in two interleaved rounds (the faster of the two rounds counts)."""
+    batches, measured in two interleaved rounds (the faster of the two rounds counts);
+    ``clip``: the run's gradient clipping, which decides the optimiser's kernel."""
     module.configure_model()
     batches = data.train_batches(steps + 3)
     out: dict[str, float] = {}
     for _ in range(2):
         for precision in precisions:
             net = copy.deepcopy(module.model)
-            seconds = _train_steps(net, batches, precision, module.hparams.learning_rate)
+            seconds = _train_steps(net, batches, precision, module.hparams.learning_rate,
+                                   clip)
             out[precision] = min(out.get(precision, seconds), seconds)
             del net
     return out
@@ -195,10 +196,10 @@ def estimate_validation_seconds(module: Any, data: Any, precision: str,
 
 
 def make_plan(module: Any, data: Any, budget_s: float, configured_precision: str | None,
-              accelerator: str) -> Plan:
+              accelerator: str, clip: float | None = None) -> Plan:
     """Measure, then plan: the whole of the budget logic a run calls."""
     precisions = candidate_precisions(configured_precision, accelerator)
-    step_s = measure_step_seconds(module, data, precisions)
+    step_s = measure_step_seconds(module, data, precisions, clip=clip)
     precision = min(step_s, key=lambda p: step_s[p])
     validation_s = estimate_validation_seconds(module, data, precision)
     setup_s = time.time() - run_started()

@@ -665,7 +665,7 @@ class TaskDataModule(pl.LightningDataModule):
             ds = self.tokenized[self.eval_split][name]
             order = np.argsort(-column(ds, "length"), kind="stable")
             ds = ds.select(order).select_columns(["input_ids", "id", "task", "question",
-                                                  "answers", "meta"])
+                                                  "context", "answers", "meta"])
             task = self.tasks[name]
             answering = {"metrics": task.metrics, "choices": task.choices,
                          "max_new_tokens": self.caps.get(name),
@@ -689,7 +689,7 @@ class TaskDataModule(pl.LightningDataModule):
         longest), what scoring needs, and how the task is answered."""
         batch: dict[str, Any] = {"sources": [f["input_ids"] for f in features],
                                  "answering": answering}
-        for key in ("id", "task", "question", "answers", "meta"):
+        for key in ("id", "task", "question", "context", "answers", "meta"):
             batch[key] = [f[key] for f in features]
         return batch
 

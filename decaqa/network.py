@@ -1,7 +1,10 @@
-"""The network: any `AutoModelForSeq2SeqLM`, loaded pretrained or built from a config.
+"""The network: any `AutoModelForSeq2SeqLM`, loaded pretrained or built from a config,
+optionally with the pointer-generator head that copies from the context (`decaqa.copying`).
 
 Kept apart from the LightningModule (`decaqa.model`, the system that trains it) so that
 loading a model to ask it questions (`decaqa.load`) needs transformers only, not Lightning.
+`build_network` is the one builder: the run, a checkpoint read back and `decaqa.load` all
+call it with the run's settings.
 """
 from __future__ import annotations
 
@@ -10,26 +13,66 @@ from typing import Any
 from transformers import (AutoConfig, AutoModelForSeq2SeqLM, PreTrainedModel,
                           PreTrainedTokenizerBase)
 
-from decaqa.errors import CheckpointError, ConfigError
+from decaqa.errors import CheckpointError, ConfigError, DecaqaError
 
 
-def load_pretrained(name_or_path: str) -> PreTrainedModel:
-    """A pretrained seq2seq model; a folder that is not a model gets one clear sentence."""
+def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None) -> PreTrainedModel:
+    """A pretrained seq2seq model; a folder that is not a model gets one clear sentence.
+
+    ``copy``: the copy head's settings (`build_network`); a plain model gets a fresh head over
+    its pretrained weights, a model that copies already keeps its own.
+    """
+    import decaqa.copying  # noqa: F401 - its model types, registered with the Auto classes
+
     try:
+        if copy:
+            from decaqa.copying import copy_types
+
+            base = AutoConfig.from_pretrained(name_or_path)
+            if not base.model_type.startswith("decaqa-copy-"):
+                config_class, model_class = copy_types(base.model_type)
+                fields = {k: v for k, v in base.to_dict().items()
+                          if k not in ("model_type", "architectures")}
+                config = config_class(**fields, **copy)
+                return model_class.from_pretrained(name_or_path, config=config)
         return AutoModelForSeq2SeqLM.from_pretrained(name_or_path)
+    except DecaqaError:
+        raise
     except Exception as err:
         raise CheckpointError(f"'{name_or_path}' is not a seq2seq model ({type(err).__name__}); "
                               "give a hub name or a folder written by save_pretrained / decaqa fit "
                               "(runs/<name>/model).") from err
 
 
+def build_network(model: str | None, config: dict[str, Any] | None,
+                  tokenizer: PreTrainedTokenizerBase, copy: str | None = None,
+                  input_format: str | None = None) -> PreTrainedModel:
+    """The run's network: pretrained (``model``) or from scratch (``config``), with the copy
+    head when ``copy`` names a mode (``context`` or ``context+question``)."""
+    from decaqa.copying import check_mode
+
+    mode = check_mode(copy)
+    extra: dict[str, Any] = {}
+    if mode is not None:
+        from decaqa.copying import segment_marker
+        from decaqa.example import DEFAULT_FORMAT
+
+        marker, question_first = segment_marker(input_format or DEFAULT_FORMAT, tokenizer)
+        extra = dict(copy=mode, copy_marker_ids=marker, copy_question_first=question_first)
+    if model:
+        return load_pretrained(model, extra)
+    return build_from_config(config, tokenizer, extra)
+
+
 def build_from_config(config: dict[str, Any] | None,
-                      tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+                      tokenizer: PreTrainedTokenizerBase,
+                      copy: dict[str, Any] | None = None) -> PreTrainedModel:
     """A seq2seq model trained from scratch, sized by ``config`` and the tokenizer's vocabulary.
 
     ``model_type`` picks the architecture (any type `AutoModelForSeq2SeqLM` knows: t5, bart,
     pegasus, marian, ...; default t5); the other keys are fields of that type's config. The
     special-token ids always come from the tokenizer, so generation stops where training did.
+    ``copy``: the copy head's settings (`build_network`), to build that type's copying model.
     """
     fields = dict(config or {})
     model_type = fields.pop("model_type", "t5")
@@ -40,7 +83,13 @@ def build_from_config(config: dict[str, Any] | None,
         ids.update(bos_token_id=None, forced_bos_token_id=None,
                    forced_eos_token_id=tokenizer.eos_token_id)
     fields.update(ids)
+    if copy:
+        from decaqa.copying import copy_types
+
+        config_class, model_class = copy_types(model_type)
     try:
+        if copy:
+            return model_class(config_class(**fields, **copy))
         cfg = AutoConfig.for_model(model_type, **fields)
         return AutoModelForSeq2SeqLM.from_config(cfg)
     except Exception as err:

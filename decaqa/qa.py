@@ -162,14 +162,14 @@ def check_model_path(path: Path) -> None:
 
 def load_checkpoint(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
     """Rebuild the network from a Lightning checkpoint (weights, hparams, tokenizer)."""
-    from decaqa.network import build_from_config, load_pretrained
+    from decaqa.network import build_network
     from decaqa.tokenizer import from_checkpoint
 
     ckpt = read_checkpoint(path)
     hp = ckpt.get("hyper_parameters", {})
     tokenizer = from_checkpoint(ckpt)
-    model = load_pretrained(hp["model"]) if hp.get("model") else build_from_config(
-        hp.get("config"), tokenizer)
+    model = build_network(hp.get("model"), hp.get("config"), tokenizer, hp.get("copy"),
+                          ckpt.get("decaqa_info", {}).get("input_format"))
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     model.load_state_dict(state)
     # decaqa_info (the run's answering settings) holds the decoding too; older checkpoints

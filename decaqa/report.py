@@ -173,15 +173,39 @@ def _short(text: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def columns(results: Mapping[str, Any], floor: Mapping[str, Any] | None = None
+            ) -> list[tuple[str, Any, str]]:
+    """The per-task table's columns, for the terminal and for report.md alike: (header,
+    cell(name, row) -> text, the decaScore row's cell). Floor, copy rate, paraphrase score
+    and retention appear only where they were measured."""
+    tasks = results["tasks"]
+    cols: list[tuple[str, Any, str]] = [
+        ("task", lambda n, r: n, "decaScore"),
+        ("metric", lambda n, r: r["metric"], ""),
+        ("score", lambda n, r: _cell(r["score"]), f"{results['decascore']:.1f}")]
+    if floor:
+        cols.append(("floor", lambda n, r: _cell(floor["tasks"].get(n, {}).get("score")),
+                     f"{floor['decascore']:.1f}"))
+    if any("copy_rate" in r for r in tasks.values()):
+        cols.append(("copy", lambda n, r: (f"{100 * r['copy_rate']:.0f}%"
+                                           if r.get("copy_rate") is not None else ""), ""))
+    if any("retention" in r for r in tasks.values()):
+        para = results.get("paraphrase", {})
+        cols += [("paraphrase", lambda n, r: _cell((r.get("paraphrase") or {}).get("score")),
+                  _cell(para.get("decascore"))),
+                 ("retention", lambda n, r: _cell(r.get("retention"), 2),
+                  _cell(para.get("retention"), 2))]
+    cols.append(("examples", lambda n, r: str(r.get("examples", "")), ""))
+    return cols
+
+
 def markdown(results: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]],
              floor: Mapping[str, Any] | None = None, title: str = "decaqa report",
              samples: int = SAMPLES) -> str:
-    """The report page: per-task table (floor and retention beside the score where known),
-    the decaScore, and a few right and wrong predictions per task."""
-    has_para = any("retention" in row for row in results["tasks"].values())
-    head = ["task", "metric", "score"] + (["floor"] if floor else [])
-    head += ["paraphrase", "retention"] if has_para else []
-    head += ["examples"]
+    """The report page: per-task table (floor, copy rate and retention beside the score
+    where known), the decaScore, and a few right and wrong predictions per task."""
+    cols = columns(results, floor)
+    head = [h for h, _, _ in cols]
     lines = [f"# {title}", ""]
     prov = results.get("provenance", {})
     if prov:
@@ -192,23 +216,14 @@ def markdown(results: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]
     lines += ["| " + " | ".join(head) + " |",
               "|" + "|".join("---" if h in ("task", "metric") else "---:" for h in head) + "|"]
     for name, row in results["tasks"].items():
-        cells = [name, row["metric"], _cell(row["score"])]
-        if floor:
-            cells.append(_cell(floor["tasks"].get(name, {}).get("score")))
-        if has_para:
-            cells += [_cell((row.get("paraphrase") or {}).get("score")),
-                      _cell(row.get("retention"), 2)]
-        cells.append(str(row.get("examples", "")))
-        lines.append("| " + " | ".join(cells) + " |")
-    total = ["**decaScore**", "", f"**{results['decascore']:.1f}**"]
-    if floor:
-        total.append(f"{floor['decascore']:.1f}")
-    if has_para:
-        para = results.get("paraphrase", {})
-        total += [_cell(para.get("decascore")), _cell(para.get("retention"), 2)]
-    total.append("")
+        lines.append("| " + " | ".join(cell(name, row) for _, cell, _ in cols) + " |")
+    total = [f"**{t}**" if h in ("task", "score") else t for h, _, t in cols]
     lines += ["| " + " | ".join(total) + " |", ""]
-    if has_para:
+    if "copy" in head:
+        lines += ["copy = of the examples whose answer is in the context, the share whose "
+                  "prediction is in the context too (tasks whose answers come from the "
+                  "context).", ""]
+    if "retention" in head:
         lines += ["retention = score with the held-out paraphrases / score with the canonical "
                   "question; n/a: the question comes from each row (nothing to paraphrase), or "
                   "the canonical score is 0 (nothing to retain). The decaScore row's "
@@ -219,7 +234,7 @@ def markdown(results: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]
     lines += ["![per-task scores](scores.png)", "", "## Sample predictions", ""]
     by_task: dict[str, list[Mapping[str, Any]]] = {}
     for row in predictions:
-        if row.get("asked_with", "canonical") == "canonical" or not has_para:
+        if row.get("asked_with", "canonical") == "canonical" or "retention" not in head:
             by_task.setdefault(row["task"], []).append(row)
     for name, rows in by_task.items():
         right = [r for r in rows if is_correct(r)][:samples]
@@ -236,37 +251,26 @@ def markdown(results: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]
 
 def print_table(results: Mapping[str, Any], title: str,
                 baseline: Mapping[str, Any] | None = None) -> None:
-    """Per-task table and the decaScore on stdout (floor, paraphrase score and retention
-    beside each score where they were measured)."""
+    """Per-task table and the decaScore on stdout (`columns`: floor, copy rate, paraphrase
+    score and retention beside each score where they were measured)."""
     from rich.console import Console
     from rich.table import Table
 
-    has_para = any("retention" in row for row in results["tasks"].values())
-    cols = ["task", "metric", "score", "examples"] + (["floor"] if baseline else [])
-    cols += ["paraphrase", "retention"] if has_para else []
+    cols = columns(results, baseline)
     table = Table(title=title)
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("task", "metric") else "right")
+    for head, _, _ in cols:
+        table.add_column(head, justify="left" if head in ("task", "metric") else "right")
     for name, row in results["tasks"].items():
-        cells = [name, row["metric"], f"{row['score']:.1f}", str(row.get("examples", ""))]
-        if baseline:
-            cells.append(_cell(baseline["tasks"].get(name, {}).get("score")))
-        if has_para:
-            cells += [_cell((row.get("paraphrase") or {}).get("score")),
-                      _cell(row.get("retention"), 2)]
-        table.add_row(*cells)
+        table.add_row(*(cell(name, row) for _, cell, _ in cols))
     for name in results.get("skipped", {}):
         table.add_row(name, "", "skipped", *[""] * (len(cols) - 3))
     table.add_section()
-    total = ["decaScore", "", f"{results['decascore']:.1f}", ""]
-    if baseline:
-        total.append(f"{baseline['decascore']:.1f}")
-    if has_para:
-        para = results.get("paraphrase", {})
-        total += [_cell(para.get("decascore")), _cell(para.get("retention"), 2)]
-    table.add_row(*total)
-    console = Console(width=110)
+    table.add_row(*(total for _, _, total in cols))
+    console = Console(width=120)
     console.print(table)
+    if any(h == "copy" for h, _, _ in cols):
+        console.print("copy: of the examples whose answer is in the context, the share "
+                      "answered with words from the context", highlight=False)
     by_reason: dict[str, list[str]] = {}
     for name, reason in results.get("skipped", {}).items():
         by_reason.setdefault(reason, []).append(name)

@@ -10,13 +10,23 @@ The shape::
     {"decascore": float,
      "tasks": {name: {"metric": headline metric, "score": its value, "scores": {metric: value},
                       "examples": n,
+                      # when the rows carry their context and most gold answers are in it:
+                      "copy_rate": share of predictions found in the context, "copy_examples",
                       # after with_retention:
                       "paraphrase": {"score", "scores", "examples"} | None (n/a),
                       "retention": paraphrase score / canonical score | None}},
      "paraphrase": {"decascore", "retention", "tasks_measured"},   # after with_retention
      "skipped": {name: reason}, "step": int, "provenance": {...}}        # where they apply
 
-A prediction row is ``{"id", "task", "prediction", "answers", ["meta", "question"]}``.
+A prediction row is ``{"id", "task", "prediction", "answers", ["meta", "question",
+"context"]}``.
+
+The **copy rate** of a task whose answers come from its context (at least `EXTRACTIVE_SHARE`
+of its gold answers appear in the context: squad, qa_srl, qa_zre, wsc, ...) is the share of
+the examples whose gold answer is in the context for which the prediction is in the context
+too, compared after decaNLP's normalisation (lowercase, no punctuation or articles) and on
+word boundaries. It says whether the model answers with the words in front of it, whatever
+its score; an "unanswerable" example (qa_zre) does not count.
 """
 from __future__ import annotations
 
@@ -50,8 +60,39 @@ def score_predictions(rows: Iterable[Row],
         scores = {m: metrics.score(m, preds, refs, metas) for m in names}
         tasks[name] = {"metric": names[0], "score": scores[names[0]], "scores": scores,
                        "examples": len(task_rows)}
+        copied = copy_rate(task_rows)
+        if copied is not None:
+            tasks[name]["copy_rate"], tasks[name]["copy_examples"] = copied
     return {"decascore": metrics.decascore({t: v["score"] for t, v in tasks.items()}),
             "tasks": tasks}
+
+
+EXTRACTIVE_SHARE = 0.5  # a task whose gold answers are in the context this often copies
+
+
+def in_context(text: str, context: str) -> bool:
+    """``text`` appears in ``context``, normalised, on word boundaries (empty text: no)."""
+    norm = metrics.normalize_text(str(text))
+    return bool(norm) and f" {norm} " in f" {metrics.normalize_text(str(context))} "
+
+
+def copy_rate(rows: Sequence[Row]) -> tuple[float, int] | None:
+    """(copy rate, examples counted) for rows that carry their context, or None when they do
+    not or when the task's answers do not come from the context (see the module doc)."""
+    with_context = [r for r in rows if r.get("context")]
+    if not with_context:
+        return None
+    gold = [r for r in with_context
+            if any(in_context(a, r["context"]) for a in _answers(r))]
+    if not gold or len(gold) < EXTRACTIVE_SHARE * len(with_context):
+        return None
+    copied = sum(in_context(r["prediction"], r["context"]) for r in gold)
+    return round(copied / len(gold), 4), len(gold)
+
+
+def _answers(row: Row) -> list[str]:
+    answers = row["answers"]
+    return [answers] if isinstance(answers, str) else list(answers)
 
 
 def with_retention(canonical: Mapping[str, Any], paraphrase: Mapping[str, Any],
@@ -99,7 +140,5 @@ def document(results: Mapping[str, Any], provenance: Mapping[str, Any]) -> dict[
 def is_correct(row: Row) -> bool:
     """A prediction that matches one of its answers after decaNLP's normalisation (for
     picking right and wrong samples in a report; scores come from the task's metrics)."""
-    answers = row["answers"]
-    answers = [answers] if isinstance(answers, str) else answers
     pred = metrics.normalize_text(str(row["prediction"]))
-    return any(pred == metrics.normalize_text(a) for a in answers)
+    return any(pred == metrics.normalize_text(a) for a in _answers(row))

@@ -290,7 +290,8 @@ class DecaqaCLI(LightningCLI):
         accelerator = str(cfg.get("accelerator") or "auto")
         accelerator = "gpu" if accelerator in ("gpu", "cuda") or (
             accelerator == "auto" and torch.cuda.is_available()) else "cpu"
-        plan = make_plan(self.model, self.datamodule, budget, cfg.get("precision"), accelerator)
+        plan = make_plan(self.model, self.datamodule, budget, cfg.get("precision"), accelerator,
+                         cfg.get("gradient_clip_val"))
         kwargs.update(precision=plan.precision, max_steps=plan.steps,
                       val_check_interval=plan.steps, check_val_every_n_epoch=None)
         Console(stderr=True).print(

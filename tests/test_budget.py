@@ -52,8 +52,8 @@ def test_budgeted_run_fits_whichever_precision_is_faster(slow, tmp_path, monkeyp
     its steps to the budget, finishes within it and records the choice."""
     real = decaqa.budget._train_steps
 
-    def fake(net, batches, precision, lr):
-        seconds = real(net, batches, precision, lr)
+    def fake(net, batches, precision, lr, clip=None):
+        seconds = real(net, batches, precision, lr, clip)
         return seconds + 0.05 if precision == slow else seconds
 
     monkeypatch.setattr(decaqa.budget, "_train_steps", fake)

@@ -8,6 +8,7 @@ import pytest
 
 from decaqa.data import MINI_DECATHLON_TASKS, TaskDataModule
 from decaqa.model import Seq2SeqQA
+from decaqa.network import build_from_config
 from decaqa.run import DecaqaCLI
 from decaqa.tasks import get_task
 from decaqa.tokenizer import train_tokenizer
@@ -51,8 +52,8 @@ def test_decanlp_configs_build_with_stubbed_downloads(size: str, tmp_path: Path,
     monkeypatch.setattr("decaqa.data.datasets.load_dataset", fake_load_dataset)
     tok = train_tokenizer(["question: context: a b c d e f g"] * 10, 200)
     monkeypatch.setattr("decaqa.tokenizer.load_tokenizer", lambda name: tok)
-    monkeypatch.setattr("decaqa.model.load_pretrained",
-                        lambda name: __import__("decaqa.model", fromlist=["x"]).build_from_config(
+    monkeypatch.setattr("decaqa.network.load_pretrained",
+                        lambda name, copy=None: build_from_config(
                             {"d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2,
                              "d_kv": 16}, tok))
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM
 
-from decaqa.model import build_from_config
+from decaqa.network import build_from_config
 from decaqa.errors import ConfigError
 from decaqa.tasks import TaskError
 from decaqa.tokenizer import train_tokenizer

@@ -54,6 +54,29 @@ def test_retention_is_paraphrase_over_canonical_and_na_without_paraphrases():
     assert "| squad | nf1 | 50.0 | n/a | n/a | 10 |" in text
 
 
+def test_copy_rate_by_hand():
+    """Of the examples whose answer is in the context, the share answered from it."""
+    ctx = "Tavo Brenik was born in Olmora. He works for Kestrel Mills."
+    made = [{"task": "squad", "prediction": p, "answers": [a], "context": ctx}
+            for p, a in [("Olmora", "Olmora"),              # right, copied
+                         ("Kestrel Mills", "Olmora"),       # wrong, but copied
+                         ("Kestor", "Tavo Brenik"),         # invented: not in the context
+                         ("olmora.", "Olmora"),             # normalised like the metrics
+                         ("", "Olmora"),                    # empty: not a copy
+                         ("Olm", "Olmora"),                 # part of a word: not a copy
+                         ("unanswerable", "unanswerable")]]  # answer not in context: uncounted
+    out = score_predictions(made)
+    assert out["tasks"]["squad"]["copy_examples"] == 6
+    assert out["tasks"]["squad"]["copy_rate"] == round(3 / 6, 4)
+    # a task whose answers are mostly not in the context gets none; nor rows without context
+    labels = [{"task": "sst2", "prediction": "positive", "answers": ["positive"],
+               "context": "a fine film"}] * 3
+    assert "copy_rate" not in score_predictions(labels)["tasks"]["sst2"]
+    assert "copy_rate" not in score_predictions(rows("squad", ["x"], ["x"]))["tasks"]["squad"]
+    text = markdown(out, [])
+    assert "| squad | nf1 | 42.9 | 50% | 7 |" in text   # nf1: 3 of 7 right
+
+
 def test_is_correct_normalises_like_the_metrics():
     assert is_correct({"prediction": "The Eiffel tower.", "answers": ["eiffel tower"]})
     assert not is_correct({"prediction": "tower", "answers": ["eiffel tower"]})
@@ -94,20 +117,33 @@ def test_evaluate_report_numbers_equal_the_json(smoke: Path, tmp_path: Path, cap
     doc = json.loads((folder / "results.json").read_text())
     assert doc["decascore"] == json.loads((tmp_path / "out.json").read_text())["decascore"]
     text = (folder / "report.md").read_text()
+    header = next(l for l in text.splitlines() if l.startswith("| task |"))
+    names = [c.strip() for c in header.strip("|").split("|")]
+    assert names == ["task", "metric", "score", "floor", "copy", "paraphrase", "retention",
+                     "examples"]
     for name, row in doc["tasks"].items():
         line = next(l for l in text.splitlines() if l.startswith(f"| {name} |"))
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        assert float(cells[2]) == pytest.approx(row["score"], abs=0.05)
-        assert float(cells[3]) == pytest.approx(doc["floor"]["tasks"][name], abs=0.05)
+        cells = dict(zip(names, (c.strip() for c in line.strip("|").split("|"))))
+        assert float(cells["score"]) == pytest.approx(row["score"], abs=0.05)
+        assert float(cells["floor"]) == pytest.approx(doc["floor"]["tasks"][name], abs=0.05)
+        if row.get("copy_rate") is None:
+            assert cells["copy"] == ""
+        else:
+            assert float(cells["copy"].rstrip("%")) == pytest.approx(100 * row["copy_rate"],
+                                                                      abs=0.5)
         if row["paraphrase"] is None:
-            assert cells[4:6] == ["n/a", "n/a"] and row["retention"] is None
+            assert [cells["paraphrase"], cells["retention"]] == ["n/a", "n/a"]
+            assert row["retention"] is None
             continue
-        assert float(cells[4]) == pytest.approx(row["paraphrase"]["score"], abs=0.05)
+        assert float(cells["paraphrase"]) == pytest.approx(row["paraphrase"]["score"], abs=0.05)
         if row["score"]:
             assert row["retention"] == pytest.approx(row["paraphrase"]["score"] / row["score"],
                                                      abs=1e-4)
         else:  # nothing to retain: said as n/a, not divided by zero
-            assert row["retention"] is None and cells[5] == "n/a"
+            assert row["retention"] is None and cells["retention"] == "n/a"
+    # squad's answers come from its context, sst2's do not
+    assert doc["tasks"]["squad"]["copy_examples"] == 12
+    assert "copy_rate" not in doc["tasks"]["sst2"]
     assert doc["tasks"]["squad"]["retention"] is None        # its questions come from rows
     assert doc["tasks"]["sst2"]["paraphrase"] is not None
     assert f"**{doc['decascore']:.1f}**" in text
