@@ -150,8 +150,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         results, preds = evaluate_model(args.model, args.tasks, args.split, args.data_files,
                                         args.limit, args.batch_size, args.tasks_dir,
                                         precision=args.precision, choices=args.choices,
-                                        questions=args.questions)
+                                        questions=args.questions, devices=args.devices)
         title = f"decaqa evaluate: {args.model}"
+        from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+        if rank_zero_only.rank != 0:  # with --devices N, one process reports
+            return 0
     else:
         raise ConfigError("Nothing to evaluate; pass --model PATH or --baseline majority.")
     floor = None
@@ -272,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="at most N examples per task")
     p.add_argument("--batch-size", type=int, help="default: the run's eval_batch_size")
     p.add_argument("--precision", help="default: the run's (e.g. bf16-mixed), else 32-true")
+    p.add_argument("--devices", type=int, default=1,
+                   help="processes (CPU) or GPUs answering in parallel (Lightning's DDP); each "
+                        "answers its own share of every task, scored once")
     p.add_argument("--choices", choices=["generate", "rank", "rank_mean"], default="generate",
                    help="tasks with answer choices: generate the answer, or rank the choices "
                         "by log-likelihood (summed, or per token) and take the best")

@@ -469,6 +469,7 @@ class TaskDataModule(pl.LightningDataModule):
         self.tokenized: dict[str, dict[str, datasets.Dataset]] = {}
         self.report: dict[str, dict[str, dict[str, int]]] = {}
         self.sampler = None
+        self._sampler_state: dict | None = None  # from a checkpoint, for the next sampler
 
     # -- facts for the rest of the run -----------------------------------------------------
     def task_info(self) -> dict[str, dict[str, Any]]:
@@ -647,9 +648,54 @@ class TaskDataModule(pl.LightningDataModule):
         concat, sampler = self._train_sampler(rank=rank)
         if self.trainer is not None:
             sampler.set_epoch(self.trainer.current_epoch)
+        if self._sampler_state is not None:  # resumed: go on where the checkpoint was taken
+            state = dict(self._sampler_state)
+            by_rank = state.pop("seen_by_rank", None)
+            if by_rank is not None and rank < len(by_rank):
+                state["seen"] = by_rank[rank]
+            sampler.load_state_dict(state)
+            self._sampler_state = None
         self.sampler = sampler
+        # its own generator (as the validation loaders): making an iterator draws a seed,
+        # which must not come from (and shift) the global stream that dropout uses, or a
+        # resumed run would drift
         return DataLoader(concat, batch_sampler=sampler, collate_fn=self._collate,
-                          num_workers=self.num_workers)
+                          num_workers=self.num_workers,
+                          generator=torch.Generator().manual_seed(self.seed))
+
+    # -- resuming --------------------------------------------------------------------------
+    def consumed(self) -> int:
+        """Training batches of the current epoch trained on so far (the loader may have
+        fetched further)."""
+        if self.trainer is None:
+            return 0
+        return int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+
+    def realised_mixture(self) -> dict[str, int]:
+        """Examples trained on per task so far, on this rank."""
+        return self.sampler.seen_through(self.consumed()) if self.sampler is not None else {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The sampler's position, saved in every checkpoint (Lightning calls this on every
+        rank; each rank draws its own batches, so each one's counts are kept)."""
+        if self.sampler is None:
+            return {}
+        state = self.sampler.state_dict(self.consumed())
+        if self.trainer is not None and self.trainer.world_size > 1:
+            names = list(state["seen"])
+            mine = torch.tensor([state["seen"][n] for n in names], dtype=torch.long,
+                                device=self.trainer.strategy.root_device)
+            every = self.trainer.strategy.all_gather(mine).view(-1, len(names)).tolist()
+            state["seen_by_rank"] = [dict(zip(names, counts)) for counts in every]
+        return {"sampler": state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restored before the training loader is built, so it starts where the checkpoint
+        was taken. This, not Lightning's own restore of a stateful loader, carries the
+        position: Lightning builds the loader early when `configure_optimizers` reads
+        `estimated_stepping_batches` (ours does) and then never restores its state
+        (Lightning issue #20550)."""
+        self._sampler_state = state.get("sampler")
 
     def train_batches(self, n: int) -> list[dict[str, Any]]:
         """``n`` collated training batches from a fresh sampler of this run's settings (for
@@ -659,21 +705,36 @@ class TaskDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> list[DataLoader]:
         """One loader per task, longest inputs first, in chunks that the answering path cuts
-        into token-budget batches: fit and evaluate answer the same examples alike."""
+        into token-budget batches: fit and evaluate answer the same examples alike.
+
+        In a distributed run each rank answers its own share of every task (every example on
+        exactly one rank, dealt in turn down the length order so the shares cost alike), and
+        every rank gets the same number of chunks, the last ones empty where its share is
+        smaller, so no rank waits on another's extra step. Each example carries its position
+        in the split: the model gathers the answers and puts them back in that order.
+        """
+        world = self.trainer.world_size if self.trainer is not None else 1
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        chunk = self.eval_batch_size * EVAL_CHUNK
         loaders = []
         for name in self.eval_task_names:
             ds = self.tokenized[self.eval_split][name]
             order = np.argsort(-column(ds, "length"), kind="stable")
-            ds = ds.select(order).select_columns(["input_ids", "id", "task", "question",
-                                                  "context", "answers", "meta"])
+            mine = order[rank::world]
+            ds = ds.select(mine).select_columns(["input_ids", "id", "task", "question",
+                                                 "context", "answers", "meta"])
+            ds = ds.add_column("position", mine.tolist())
+            chunks = -(-len(order[0::world]) // chunk)  # the largest share's chunk count
+            batches = [list(range(i * chunk, min((i + 1) * chunk, len(ds))))
+                       for i in range(chunks)]
             task = self.tasks[name]
-            answering = {"metrics": task.metrics, "choices": task.choices,
+            answering = {"task": name, "metrics": task.metrics, "choices": task.choices,
                          "max_new_tokens": self.caps.get(name),
                          "max_rows": self.eval_batch_size, "max_tokens": self.eval_max_tokens}
             collate_fn = functools.partial(self._eval_collate, answering=answering)
-            loaders.append(DataLoader(ds, batch_size=self.eval_batch_size * EVAL_CHUNK,
-                                      shuffle=False, collate_fn=collate_fn,
-                                      num_workers=self.num_workers))
+            loaders.append(DataLoader(ds, batch_sampler=batches, collate_fn=collate_fn,
+                                      num_workers=self.num_workers,
+                                      generator=torch.Generator().manual_seed(self.seed)))
         return loaders
 
     def test_dataloader(self) -> list[DataLoader]:
@@ -689,7 +750,7 @@ class TaskDataModule(pl.LightningDataModule):
         longest), what scoring needs, and how the task is answered."""
         batch: dict[str, Any] = {"sources": [f["input_ids"] for f in features],
                                  "answering": answering}
-        for key in ("id", "task", "question", "context", "answers", "meta"):
+        for key in ("id", "task", "question", "context", "answers", "meta", "position"):
             batch[key] = [f[key] for f in features]
         return batch
 

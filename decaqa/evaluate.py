@@ -52,15 +52,19 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
                    data_files: Sequence[str] | None = None, limit: int | None = None,
                    batch_size: int | None = None, tasks_dir: Sequence[str] | None = None,
                    accelerator: str = "auto", precision: str | None = None,
-                   choices: str = "generate", questions: str = "canonical"
-                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                   choices: str = "generate", questions: str = "canonical",
+                   devices: int = 1) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Score a model folder or checkpoint; returns (metrics.json-shaped results, predictions).
 
     The run's recorded settings (input format, limits, per-task caps, batching, precision)
     are used unless overridden, so the figures are the run's own. ``questions``: ask each
     task's ``canonical`` question, its held-out ``paraphrase``s, or ``all`` (both, with each
-    task's retention = paraphrase score / canonical score).
+    task's retention = paraphrase score / canonical score). ``devices``: processes (or GPUs)
+    answering in parallel under Lightning's DDP, each its own share of every task, gathered
+    and scored once; every process returns the same results.
     """
+    if devices < 1:
+        raise ConfigError(f"--devices must be at least 1, got {devices}.")
     if questions not in QUESTION_CHOICES:
         raise ConfigError(f"Unknown --questions '{questions}'; use one of "
                           f"{', '.join(QUESTION_CHOICES)}.")
@@ -100,8 +104,10 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
         skipped = drop_unreadable(data, [split]) if tasks == "all" else {}
         data.connect(tokenizer)
         module.connect(tokenizer, data.answering_info())
-        trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False,
+        trainer = pl.Trainer(accelerator=accelerator, devices=devices,
+                             strategy="ddp" if devices > 1 else "auto", logger=False,
                              enable_checkpointing=False, enable_model_summary=False,
+                             use_distributed_sampler=False,  # the data module shards itself
                              precision=precision or info.get("precision", "32-true"),
                              callbacks=[RichProgressBar()])
         trainer.validate(module, datamodule=data, verbose=False)
@@ -122,6 +128,7 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
         results["skipped"] = skipped
     results["provenance"] = {"model": str(model_path), "split": split, "limit": limit,
                              "precision": str(trainer.precision), "choices": choices,
+                             "devices": trainer.world_size,
                              "questions": questions,
                              "eval_batch_size": data.eval_batch_size,
                              "eval_max_tokens": data.eval_max_tokens,

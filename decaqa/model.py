@@ -74,7 +74,8 @@ class Seq2SeqQA(pl.LightningModule):
         self.save_hyperparameters()
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.model: PreTrainedModel | None = None
-        self._outputs: dict[str, list[tuple[str, str, list[str], str]]] = defaultdict(list)
+        # per task: (position, id, prediction, answers, meta, question, context) rows
+        self._outputs: dict[str, list[tuple]] = defaultdict(list)
         self._task_metrics: dict[str, list[str]] = {}
         self.info: dict[str, Any] = {}  # what answering needs, saved with every checkpoint
         self.total_steps = 0  # the LR schedule's length (set by configure_optimizers)
@@ -155,12 +156,14 @@ class Seq2SeqQA(pl.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int,
                         dataloader_idx: int = 0) -> None:
-        preds = self.answer(batch["sources"], batch["answering"])
-        task = batch["task"][0]
+        task = batch["answering"]["task"]
         self._task_metrics[task] = batch["answering"]["metrics"]
+        if not batch["sources"]:  # an empty chunk: this rank's share was smaller
+            return
+        preds = self.answer(batch["sources"], batch["answering"])
         blank = [None] * len(preds)
-        self._outputs[task].extend(zip(batch["id"], preds, batch["answers"], batch["meta"],
-                                       batch.get("question") or blank,
+        self._outputs[task].extend(zip(batch["position"], batch["id"], preds, batch["answers"],
+                                       batch["meta"], batch.get("question") or blank,
                                        batch.get("context") or blank))
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -177,16 +180,18 @@ class Seq2SeqQA(pl.LightningModule):
 
     def _score_epoch(self, prefix: str) -> None:
         """Score every task, log ``{prefix}/<task>/<metric>`` and ``{prefix}/decascore``."""
-        outputs = gather_outputs(dict(self._outputs))
+        gathered = gather_outputs(dict(self._outputs))
+        outputs = {t: gathered[t] for t in self._task_metrics if t in gathered}  # data order
         self.predictions = [{"id": i, "task": task, "question": q, "context": c,
                              "prediction": p, "answers": r, "meta": json.loads(m)}
-                            for task, rows in outputs.items() for i, p, r, m, q, c in rows]
+                            for task, rows in outputs.items() for _, i, p, r, m, q, c in rows]
         results = score_predictions(self.predictions, self._task_metrics.__getitem__)
+        # every rank holds the gathered results: each logs them (a value logged on rank zero
+        # only, which ModelCheckpoint monitors, deadlocks a distributed run)
         for task, row in results["tasks"].items():
             for m, s in row["scores"].items():
-                self.log(f"{prefix}/{task}/{m}", s, sync_dist=False, rank_zero_only=True)
-        self.log(f"{prefix}/decascore", results["decascore"], prog_bar=True,
-                 rank_zero_only=True)
+                self.log(f"{prefix}/{task}/{m}", s, sync_dist=False)
+        self.log(f"{prefix}/decascore", results["decascore"], prog_bar=True, sync_dist=False)
         self.results = {**results, "step": int(self.global_step)}
 
     # -- saving ----------------------------------------------------------------------------
@@ -206,16 +211,76 @@ class Seq2SeqQA(pl.LightningModule):
         if saved is not None:
             checkpoint[CHECKPOINT_KEY] = saved
         checkpoint["decaqa_info"] = self.answer_info()
+        # every rank's random state (dropout draws differ by rank: their batches differ)
+        states = [rng_states()]
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            states = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(states, rng_states())
+        checkpoint["decaqa_rng"] = states
 
-    def export(self, folder: str | Path, info: dict[str, Any] | None = None) -> Path:
-        """Write a HuggingFace-format model any `transformers` user can load, plus decaqa.json."""
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A resumed run draws the random numbers (dropout) the uninterrupted run would have:
+        each rank's generators are restored as they were when the checkpoint was taken."""
+        states = checkpoint.get("decaqa_rng")
+        if states:
+            rank = self._trainer.global_rank if self._trainer is not None else 0
+            set_rng_states(states[rank] if rank < len(states) else states[0])
+
+    def export(self, folder: str | Path, info: dict[str, Any] | None = None,
+               state: dict[str, torch.Tensor] | None = None, fresh: bool = False) -> Path:
+        """Write a HuggingFace-format model any `transformers` user can load, plus decaqa.json.
+
+        ``state``: the weights to export (this module's state dict: the best checkpoint's, or
+        the whole weights gathered from the ranks); ``fresh``: load them into a new network
+        rather than this one, whose parameters a sharding strategy (FSDP, DeepSpeed) holds.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(folder)
+        net = self.model
+        if state is not None:
+            if fresh:
+                hp = self.hparams
+                net = build_network(hp.model, hp.config, self.tokenizer, hp.get("copy"),
+                                    self.info.get("input_format"))
+            net.load_state_dict({k.removeprefix("model."): v for k, v in state.items()
+                                 if k.startswith("model.")})
+        net.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         (folder / "decaqa.json").write_text(json.dumps({**self.answer_info(), **(info or {})},
                                                        indent=2))
         return folder
+
+
+def rng_states() -> dict[str, Any]:
+    """torch's, numpy's and Python's global random states as plain data (lists and tensors,
+    so a checkpoint holding them still loads with ``weights_only=True``)."""
+    import random
+
+    import numpy as np
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, state, gauss = random.getstate()
+    out = {"torch": torch.get_rng_state(),
+           "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+           "python": [version, list(state), gauss]}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Put back what `rng_states` took."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(states["torch"])
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    version, state, gauss = states["python"]
+    random.setstate((version, tuple(state), gauss))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def fused_allowed(precision: str, gradient_clip_val: float | None) -> bool:
@@ -246,14 +311,19 @@ def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
 
 
 def gather_outputs(outputs: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
-    """Collect every rank's outputs and drop duplicates by example id (DDP pads shards)."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return outputs
-    parts: list[dict[str, list[tuple]]] = [{} for _ in range(torch.distributed.get_world_size())]
-    torch.distributed.all_gather_object(parts, outputs)
-    merged: dict[str, dict[str, tuple]] = defaultdict(dict)
+    """Every rank's answers, each example once, in the order of the split.
+
+    A row starts with the example's position in its task's split: rows are merged by it
+    (so an example answered twice would count once; the data module deals each to one rank)
+    and sorted by it, so the predictions come out alike on any number of processes.
+    """
+    parts = [outputs]
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        parts = [{} for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather_object(parts, outputs)
+    merged: dict[str, dict[int, tuple]] = defaultdict(dict)
     for part in parts:
         for task, rows in part.items():
             for row in rows:
-                merged[task].setdefault(row[0], row)
-    return {task: list(rows.values()) for task, rows in merged.items()}
+                merged[task].setdefault(int(row[0]), row)
+    return {task: [rows[k] for k in sorted(rows)] for task, rows in merged.items()}

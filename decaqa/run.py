@@ -11,6 +11,7 @@ import json
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,30 @@ from rich.console import Console
 import decaqa
 from decaqa.budget import TRAIN_MARGIN, Plan, run_started
 from decaqa.data import TaskDataModule
-from decaqa.errors import ConfigError
+from decaqa.checkpoints import AtomicCheckpointIO, LastCheckpoint
+from decaqa.errors import CheckpointError, ConfigError
 from decaqa.model import Seq2SeqQA
 from decaqa.report import print_table, plot_curves
 from decaqa.results import document
+
+
+def shards_weights(trainer: pl.Trainer) -> bool:
+    """Whether the strategy holds the parameters in shards (FSDP, DeepSpeed)."""
+    from pytorch_lightning.strategies import DeepSpeedStrategy, FSDPStrategy
+
+    return isinstance(trainer.strategy, (FSDPStrategy, DeepSpeedStrategy))
+
+
+def summed_over_ranks(trainer: pl.Trainer, counts: dict[str, int]) -> dict[str, int]:
+    """Per-task counts added up over the ranks of a distributed run (each rank draws its own
+    stream of batches); unchanged on one process."""
+    if trainer.world_size == 1:
+        return dict(counts)
+    names = list(trainer.datamodule.task_names)
+    local = torch.tensor([counts.get(n, 0) for n in names], dtype=torch.long,
+                         device=trainer.strategy.root_device)
+    total = trainer.strategy.reduce(local, reduce_op="sum")
+    return {n: int(c) for n, c in zip(names, total.tolist()) if c}
 
 
 def provenance(trainer: pl.Trainer, module: Seq2SeqQA, data: TaskDataModule,
@@ -52,15 +73,34 @@ def provenance(trainer: pl.Trainer, module: Seq2SeqQA, data: TaskDataModule,
 
 
 class RunArtifacts(pl.Callback):
-    """Writes metrics.json, mixture.json and model/ at the end of fit (rank zero only)."""
+    """Writes metrics.json, mixture.json and model/ at the end of fit (rank zero only).
+
+    Its own state (the best validation so far, the validation timings, the time spent, the
+    budget's plan) goes into every checkpoint, so a resumed run writes what the
+    uninterrupted one would have.
+    """
 
     def __init__(self, run_dir: str | Path, plan: Plan | None = None):
         self.run_dir = Path(run_dir)
         self.plan = plan
         self.best: dict[str, Any] | None = None
         self.started = run_started()
+        self.elapsed_before = 0.0  # seconds spent by the run before it was resumed
         self.validation_s: list[float] = []
         self._val_started = 0.0
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.time() - self.started
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "validation_s": list(self.validation_s),
+                "elapsed_s": round(self.elapsed(), 2),
+                "plan": self.plan.to_dict() if self.plan is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state.get("best")
+        self.validation_s = list(state.get("validation_s", []))
+        self.elapsed_before = float(state.get("elapsed_s", 0.0))
 
     def on_validation_start(self, trainer: pl.Trainer, module: Seq2SeqQA) -> None:
         self._val_started = time.time()
@@ -73,28 +113,31 @@ class RunArtifacts(pl.Callback):
             self.best = dict(module.results, predictions=list(module.predictions))
 
     def on_fit_end(self, trainer: pl.Trainer, module: Seq2SeqQA) -> None:
+        data: TaskDataModule = trainer.datamodule
+        mixture = {"strategy": data.mixture.strategy,
+                   "rates": getattr(data.sampler, "rates", {}),
+                   "examples_seen": summed_over_ranks(trainer, data.realised_mixture())}
+        # every rank takes part in gathering the weights (sharded under FSDP/DeepSpeed)
+        best_path = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+        from_best = bool(best_path and self.best is not None
+                         and self.best["step"] != trainer.global_step)
+        state = None if from_best else trainer.strategy.lightning_module_state_dict()
         if not trainer.is_global_zero:
             return
-        data: TaskDataModule = trainer.datamodule
-        ckpt = trainer.checkpoint_callback
-        best_path = getattr(ckpt, "best_model_path", "") or None
-        if best_path and self.best is not None and self.best["step"] != trainer.global_step:
+        if from_best:
             from decaqa.qa import read_checkpoint
 
-            module.load_state_dict(read_checkpoint(best_path)["state_dict"])  # the best weights
+            state = read_checkpoint(best_path)["state_dict"]  # the best weights
         self.run_dir.mkdir(parents=True, exist_ok=True)
         info = {**data.answering_info(), "decaqa_version": decaqa.__version__}
-        model_dir = module.export(self.run_dir / "model", info)  # + precision, decoding
-        seen = getattr(data, "sampler", None)
-        mixture = {"strategy": data.mixture.strategy,
-                   "rates": getattr(seen, "rates", {}),
-                   "examples_seen": dict(getattr(seen, "seen_total", {}))}
+        model_dir = module.export(self.run_dir / "model", info, state,  # + precision, decoding
+                                  fresh=shards_weights(trainer))
         (self.run_dir / "mixture.json").write_text(json.dumps(mixture, indent=2))
         written = [model_dir, self.run_dir / "mixture.json"]
         if self.best is not None:
             doc = document(self.best, provenance(trainer, module, data, best_path))
             doc["provenance"]["mixture"] = mixture
-            doc["provenance"]["train_seconds"] = round(time.time() - self.started, 1)
+            doc["provenance"]["train_seconds"] = round(self.elapsed(), 1)
             doc["provenance"]["precision"] = str(trainer.precision)
             doc["provenance"]["validation_seconds"] = self.validation_s
             if self.plan is not None:
@@ -112,7 +155,6 @@ class RunArtifacts(pl.Callback):
         console.print("[bold]Written:[/bold]")
         for path in written + [self.run_dir / "checkpoints", self.run_dir / "metrics.csv"]:
             console.print(f"  {path}")
-
 
     def write_curves(self, trainer: pl.Trainer) -> Path | None:
         """curves.png from the run's CSV log: training loss and each task's headline
@@ -205,13 +247,16 @@ class BudgetGuard(pl.Callback):
     ``max_steps`` and the LR schedule to the time left, and should the run still fall behind,
     stops training at the deadline (Lightning then validates)."""
 
-    def __init__(self, plan: Plan, calibrate_at: int | None = None):
+    def __init__(self, plan: Plan, calibrate_at: int | None = None, resumed: bool = False):
         self.plan = plan
         self.started = run_started()
         self.calibrate_at = calibrate_at or min(300, max(30, plan.steps // 25))
+        self.resumed = resumed  # a resumed run keeps the plan it recorded: no new timing
         self._first = 0.0
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Seq2SeqQA, *args: Any) -> None:
+        if self.resumed:
+            return
         step, now = int(trainer.global_step), time.time()
         if step == 10:
             self._first = now
@@ -229,6 +274,13 @@ class BudgetGuard(pl.Callback):
             trainer.should_stop = True
 
 
+CHECKPOINT_EVERY_N_STEPS = 1000
+
+# A resumed run starts its loader where the checkpoint was taken (the data module's state,
+# decaqa.data), which Lightning cannot see, so it would warn that the loader is not resumable.
+warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
+
+
 class DecaqaCLI(LightningCLI):
     """LightningCLI with decaqa's run folder, loggers and callbacks filled in."""
 
@@ -241,6 +293,11 @@ class DecaqaCLI(LightningCLI):
         parser.add_argument("--progress_interval", type=float, default=30.0,
                             help="seconds between progress lines when stdout is not a "
                                  "terminal (a log file, CI)")
+        parser.add_argument("--checkpoint_every_n_steps", type=int,
+                            default=CHECKPOINT_EVERY_N_STEPS,
+                            help="write runs/<name>/checkpoints/last.ckpt every N training "
+                                 "steps (and at each validation), so a killed run resumes "
+                                 "with --ckpt_path last")
 
     def _top(self, key: str, default: Any) -> Any:
         """A top-level key of the run config (beside trainer/model/data)."""
@@ -257,24 +314,40 @@ class DecaqaCLI(LightningCLI):
         return Path("runs") / name
 
     def _ckpt_path(self) -> str | None:
-        """The checkpoint this command starts from, if any (``last``: the run's own)."""
+        """The checkpoint this command starts from, if any (``last``: the run's own, which
+        must exist: a resume that silently trained from scratch would waste the run)."""
         value = self._top("ckpt_path", None)
         if value == "last":
             last = self._run_dir() / "checkpoints" / "last.ckpt"
-            return str(last) if last.exists() else None
+            if not last.exists():
+                raise CheckpointError(f"There is no checkpoint to resume: {last} does not "
+                                      "exist; run without --ckpt_path to start afresh, or give "
+                                      "the checkpoint's path.")
+            self.config_init[str(self.subcommand)]["ckpt_path"] = str(last)  # for Lightning too
+            return str(last)
         return None if value in (None, "best", "hpc", "registry") else str(value)
+
+    def _checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint this command starts from, read once (as data only)."""
+        from decaqa.qa import read_checkpoint
+
+        path = self._ckpt_path()
+        if path is None:
+            return None
+        if getattr(self, "_read", (None, None))[0] != path:
+            self._read = (path, read_checkpoint(path))
+        return self._read[1]
 
     def connect_tokenizer(self) -> None:
         """The run owns the tokenizer: restored from the checkpoint it resumes or evaluates
         (never retrained), else built once from the model's settings; then handed to the
         data and to the model, with what answering needs."""
-        from decaqa.qa import read_checkpoint
         from decaqa.tokenizer import from_checkpoint
 
         module: Seq2SeqQA = self.model
         data: TaskDataModule = self.datamodule
-        ckpt = self._ckpt_path()
-        tokenizer = (from_checkpoint(read_checkpoint(ckpt)) if ckpt
+        ckpt = self._checkpoint()
+        tokenizer = (from_checkpoint(ckpt) if ckpt is not None
                      else module.build_tokenizer(data.training_texts))
         data.connect(tokenizer)
         data.setup("validate" if self.subcommand in ("validate", "test") else "fit")
@@ -287,6 +360,13 @@ class DecaqaCLI(LightningCLI):
         budget = parse_duration(self._top("time_budget", None))
         if budget is None or self.subcommand != "fit":
             return None
+        ckpt = self._checkpoint()
+        saved = ((ckpt or {}).get("callbacks", {}).get("RunArtifacts") or {}).get("plan")
+        if saved:  # resumed: the plan the run recorded, not a new one
+            plan = Plan(**saved)
+            kwargs.update(precision=plan.precision, max_steps=plan.steps,
+                          val_check_interval=plan.steps, check_val_every_n_epoch=None)
+            return plan
         accelerator = str(cfg.get("accelerator") or "auto")
         accelerator = "gpu" if accelerator in ("gpu", "cuda") or (
             accelerator == "auto" and torch.cuda.is_available()) else "cpu"
@@ -307,11 +387,19 @@ class DecaqaCLI(LightningCLI):
         cfg = self._get(self.config_init, "trainer", default={})
         plan = self.plan_budget(cfg, kwargs)
         callbacks = list(cfg.get("callbacks") or [])
-        callbacks += [ModelCheckpoint(dirpath=run_dir / "checkpoints", monitor="val/decascore",
-                                      mode="max", save_last=True, filename="best"),
+        every = int(self._top("checkpoint_every_n_steps", CHECKPOINT_EVERY_N_STEPS))
+        if every < 1:
+            raise ConfigError(f"checkpoint_every_n_steps must be at least 1, got {every}.")
+        checkpoints = run_dir / "checkpoints"
+        callbacks += [ModelCheckpoint(dirpath=checkpoints, monitor="val/decascore",
+                                      mode="max", filename="best",
+                                      enable_version_counter=False),
+                      LastCheckpoint(checkpoints / "last.ckpt", every),
                       RunArtifacts(run_dir, plan)]
         if plan is not None:
-            callbacks.append(BudgetGuard(plan))
+            callbacks.append(BudgetGuard(plan, resumed=self._checkpoint() is not None))
+        kwargs["plugins"] = [*(cfg.get("plugins") or []), AtomicCheckpointIO()]
+        kwargs.setdefault("use_distributed_sampler", False)  # the data module shards itself
         if cfg.get("enable_progress_bar") is not False:  # logs and CI may switch it off
             callbacks.append(RichProgressBar(refresh_rate=10) if sys.stdout.isatty()
                              else LogProgress(self._top("progress_interval", 30.0)))
@@ -329,10 +417,12 @@ def cli_main(args: list[str]) -> None:
 
     check_config_args(args)
     check_ckpt_arg(args)
-    argv, sys.argv = sys.argv, sys.argv[:1]  # args are given explicitly; don't read them twice
+    # the command line is exactly ``args``: LightningCLI reads it from sys.argv, and so does a
+    # DDP launcher that starts the same command once per process
+    argv, sys.argv = sys.argv, [sys.argv[0], *args]
     quiet = {"exit_on_error": False}  # a parse error raises, and is said in one sentence below
     try:
-        DecaqaCLI(Seq2SeqQA, TaskDataModule, args=args, save_config_kwargs={"overwrite": True},
+        DecaqaCLI(Seq2SeqQA, TaskDataModule, save_config_kwargs={"overwrite": True},
                   parser_kwargs={**quiet, **{c: quiet for c in ("fit", "validate", "test")}})
     except ArgumentError as err:
         raise ConfigError(config_sentence(str(err), args[0] if args else "fit")) from None

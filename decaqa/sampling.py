@@ -223,7 +223,6 @@ class MultitaskBatchSampler:
         self.batch_size, self.max_tokens = batch_size, max_tokens
         self.mixed, self.bucket_batches = mixed, bucket_batches
         self.seed, self.rank, self.epoch = seed, rank, 0
-        self.seen_total: dict[str, int] = {}  # examples handed out, all epochs: the realised mix
         self.rates = mixture.rates({k: len(v) for k, v in self.task_lengths.items()})
         missing = {n for n in mixture.jump_start_tasks if not len(task_lengths.get(n, ()))}
         if missing:
@@ -232,6 +231,13 @@ class MultitaskBatchSampler:
         starts = sorted((o, n) for n, o in self.offsets.items() if n in self.task_lengths)
         self._starts = np.array([o for o, _ in starts], dtype=np.int64)
         self._names = [n for _, n in starts]
+        # the realised mixture: examples per task of the epochs before this one, and of each
+        # batch of this epoch (so the count at any batch, not only the last handed out, is
+        # known: the loader fetches ahead of training)
+        self._before = np.zeros(len(self._names), dtype=np.int64)
+        self._epoch_counts = np.zeros((steps, len(self._names)), dtype=np.int64)
+        self._yielded = 0
+        self._resume: tuple[int, int, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return self.steps
@@ -255,7 +261,58 @@ class MultitaskBatchSampler:
         """The task an index of the concatenated dataset belongs to."""
         return self._names[int(np.searchsorted(self._starts, index, side="right")) - 1]
 
+    # -- the realised mixture and resuming ------------------------------------------------------
+    def _named(self, counts: np.ndarray) -> dict[str, int]:
+        return {n: int(c) for n, c in zip(self._names, counts) if c}
+
+    @property
+    def seen_total(self) -> dict[str, int]:
+        """Examples handed out per task, all epochs (a loader may fetch one batch ahead)."""
+        return self._named(self._before + self._epoch_counts[:self._yielded].sum(0))
+
+    def seen_through(self, consumed: int) -> dict[str, int]:
+        """Examples per task once the first ``consumed`` batches of this epoch are trained on:
+        the realised mixture of a run at that point, whatever the loader fetched ahead."""
+        return self._named(self._before + self._epoch_counts[:consumed].sum(0))
+
+    def state_dict(self, consumed: int) -> dict:
+        """What a resume needs, with ``consumed`` batches of this epoch trained on: the epoch,
+        the position in it, and the examples seen so far (the batches themselves follow from
+        the seed, the rank and the epoch, so no random state needs saving)."""
+        seen = self._before + self._epoch_counts[:consumed].sum(0)
+        return {"epoch": int(self.epoch), "consumed": int(consumed),
+                "seen": {n: int(c) for n, c in zip(self._names, seen)}}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Continue where ``state`` was taken: the next pass over that epoch skips the batches
+        already trained on (drawn again, not yielded, so the stream is the same); a later
+        epoch starts afresh."""
+        seen = np.array([int(state["seen"].get(n, 0)) for n in self._names], dtype=np.int64)
+        self.epoch = int(state["epoch"])
+        self._resume = (self.epoch, int(state["consumed"]), seen)
+
     def __iter__(self) -> Iterator[list[int]]:
+        skip = 0
+        if self._resume is not None:
+            epoch, consumed, seen = self._resume
+            self._resume = None
+            skip = consumed if epoch == self.epoch else 0
+            self._before = seen  # the replayed batches are taken back out below
+        else:  # everything handed out in the last pass was trained on: fold it in
+            self._before = self._before + self._epoch_counts[:self._yielded].sum(0)
+        self._epoch_counts[:] = 0
+        self._yielded = 0
+        for step, batch in enumerate(self._batches()):
+            index = np.searchsorted(self._starts, np.asarray(batch), side="right") - 1
+            self._epoch_counts[step] = np.bincount(index, minlength=len(self._names))
+            self._yielded = step + 1
+            if step < skip:  # trained on before the resume: drawn again, not handed out
+                self._before = self._before - self._epoch_counts[step]
+                continue
+            yield batch
+
+    def _batches(self) -> Iterator[list[int]]:
+        """This epoch's batches, from the seed, the rank and the epoch alone."""
         rng = self._rng()
         streams = {name: self._stream(name, rng) for name in self.task_lengths
                    if self.rates[name] > 0 or name in self.mixture.jump_start_tasks}
@@ -272,16 +329,11 @@ class MultitaskBatchSampler:
                 seen = dict.fromkeys(seen, 0)  # the mixing phase realises its rates afresh
             in_jump_start = step < self.mixture.jump_start_steps and self.mixture.jump_start_tasks
             if mixed is not None and not in_jump_start:
-                batch = mixed.next()
-                for index in batch:
-                    name = self.task_of(index)
-                    self.seen_total[name] = self.seen_total.get(name, 0) + 1
-                yield batch
+                yield mixed.next()
                 continue
             name = self._pick(step, order, seen)
             batch = streams[name].next()
             seen[name] += len(batch)
-            self.seen_total[name] = self.seen_total.get(name, 0) + len(batch)
             yield batch
 
     def _pick(self, step: int, order: list[str], seen: dict[str, int]) -> str:

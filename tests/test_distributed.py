@@ -1,0 +1,110 @@
+"""Lightning's strategies on two CPU processes: the smoke config trains and validates under
+DDP, and `decaqa evaluate --devices 2` scores every example exactly once, as one process does."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from decaqa.cli import run
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "configs" / "smoke.yaml"
+DDP = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu", "--trainer.devices", "2"]
+
+
+def decaqa(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The command in a fresh interpreter: Lightning's DDP launcher starts it again for rank 1."""
+    done = subprocess.run([sys.executable, "-m", "decaqa.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
+    return done
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("ddp") / "run"
+    decaqa("fit", "--config", str(SMOKE), "--run_dir", str(run_dir), *DDP,
+           "--trainer.max_steps", "12", "--trainer.val_check_interval", "6",
+           "--data.steps_per_epoch", "12", "--trainer.enable_progress_bar", "false",
+           cwd=run_dir.parent)
+    return run_dir
+
+
+def test_ddp_trains_validates_and_writes_every_artefact(ddp_run: Path) -> None:
+    for name in ("checkpoints/best.ckpt", "checkpoints/last.ckpt", "metrics.json",
+                 "mixture.json", "predictions.jsonl", "model/config.json",
+                 "model/model.safetensors"):
+        assert (ddp_run / name).exists(), name
+    doc = json.loads((ddp_run / "metrics.json").read_text())
+    assert doc["provenance"]["global_step"] == 12
+    for task in doc["tasks"].values():
+        assert task["examples"] == 8                      # val_limit 8: each example once
+    preds = [json.loads(line) for line in (ddp_run / "predictions.jsonl").read_text().splitlines()]
+    keys = [(p["task"], p["id"]) for p in preds]
+    assert len(keys) == len(set(keys)) == 10 * 8
+    # two ranks drew their own batches: the realised mixture counts both
+    mixture = json.loads((ddp_run / "mixture.json").read_text())
+    assert sum(mixture["examples_seen"].values()) == 2 * 12 * 8
+
+
+def test_evaluate_on_two_processes_equals_one(ddp_run: Path, tmp_path: Path) -> None:
+    model = str(ddp_run / "model")
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    preds_one, preds_two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    decaqa("evaluate", "--model", model, "--limit", "11", "--output", str(one),
+           "--predictions", str(preds_one), cwd=tmp_path)
+    done = decaqa("evaluate", "--model", model, "--limit", "11", "--devices", "2",
+                  "--output", str(two), "--predictions", str(preds_two), cwd=tmp_path)
+    assert done.stdout.count("decaScore") == 1             # one process reports
+    a, b = json.loads(one.read_text()), json.loads(two.read_text())
+    assert b["provenance"]["devices"] == 2 and a["provenance"]["devices"] == 1
+    assert b["decascore"] == a["decascore"]
+    for name, row in a["tasks"].items():
+        assert b["tasks"][name]["scores"] == row["scores"], name
+        assert b["tasks"][name]["examples"] == row["examples"] == 11   # 11: odd, uneven shares
+    # every example exactly once, the same answers, in the same (data) order
+    assert preds_two.read_text() == preds_one.read_text()
+
+
+def test_bf16_ddp_runs_in_one_command(tmp_path: Path) -> None:
+    """The same config scales out unchanged: no code path of ours assumes one process."""
+    run_dir = tmp_path / "bf16"
+    decaqa("fit", "--config", str(SMOKE), "--run_dir", str(run_dir), *DDP,
+           "--trainer.precision", "bf16-mixed", "--trainer.gradient_clip_val", "1.0",
+           "--trainer.max_steps", "4", "--trainer.val_check_interval", "4",
+           "--trainer.enable_progress_bar", "false", cwd=tmp_path)
+    assert json.loads((run_dir / "metrics.json").read_text())["provenance"]["precision"] \
+        == "bf16-mixed"
+
+
+def test_in_process_runs_are_one_process(tmp_path: Path) -> None:
+    """`run([...])` from Python (a notebook, these tests) trains in this process."""
+    assert run(["fit", "--config", str(SMOKE), "--run_dir", str(tmp_path / "r"),
+                "--trainer.max_steps", "2", "--trainer.val_check_interval", "2"]) == 0
+
+
+def test_ddp_resume_goes_on_as_the_uninterrupted_run(tmp_path: Path) -> None:
+    """Two ranks, each its own stream of batches: a run stopped at step 8 and resumed to 16
+    ends like the run that went straight to 16 (a constant learning rate, so stopping early
+    changes no schedule): the same mixture, summed over both ranks, and the same weights."""
+    import hashlib
+
+    same = ["--config", str(SMOKE), *DDP, "--model.schedule", "constant",
+            "--trainer.val_check_interval", "8", "--data.steps_per_epoch", "6",
+            "--checkpoint_every_n_steps", "4", "--trainer.enable_progress_bar", "false"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    decaqa("fit", *same, "--run_dir", str(whole), "--trainer.max_steps", "16", cwd=tmp_path)
+    decaqa("fit", *same, "--run_dir", str(parts), "--trainer.max_steps", "8", cwd=tmp_path)
+    decaqa("fit", *same, "--run_dir", str(parts), "--trainer.max_steps", "16",
+           "--ckpt_path", "last", cwd=tmp_path)
+    for name in ("mixture.json", "predictions.jsonl"):
+        assert (parts / name).read_text() == (whole / name).read_text(), name
+    digest = [hashlib.sha256((d / "model" / "model.safetensors").read_bytes()).hexdigest()
+              for d in (whole, parts)]
+    assert digest[0] == digest[1]
+    assert sum(json.loads((whole / "mixture.json").read_text())["examples_seen"].values()) \
+        == 2 * 16 * 8
