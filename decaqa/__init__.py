@@ -13,8 +13,10 @@ __all__ = ["CheckpointError", "ConfigError", "DataError", "DecaqaError", "QAExam
            "__version__"]
 
 
-def load(path: str, device: str | None = None):
-    """Load a trained model for asking: ``decaqa.load("runs/quickstart/model").ask(q, c)``."""
+def load(path: str, device: str | None = None, trust_remote_code: bool = False,
+         adapters: str | None = None):
+    """Load a trained model for asking: ``decaqa.load("runs/quickstart/model").ask(q, c)``;
+    with ``adapters="runs/x/adapters"``, over the base ``path``, each task its own."""
     from decaqa.qa import load as _load  # torch and transformers only when asked for
 
-    return _load(path, device)
+    return _load(path, device, trust_remote_code, adapters)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -41,18 +41,38 @@ def autocast(precision: str | None, device: torch.device) -> contextlib.Abstract
 
 
 def plan_batches(lengths: Sequence[int], max_rows: int, max_tokens: int | None = None,
-                 caps: Sequence[int] | None = None) -> list[list[int]]:
+                 caps: Sequence[int] | None = None,
+                 keys: Sequence[str | None] | None = None) -> list[list[int]]:
     """Index batches: longest first within each generation cap; a batch holds at most
     ``max_rows`` rows and ``longest x rows <= max_tokens`` (the training batches' rule,
-    `decaqa.sampling.split_budget`; a single longer row goes alone)."""
+    `decaqa.sampling.split_budget`; a single longer row goes alone). Rows of different
+    ``keys`` (adapters that cannot share a batch) never share one."""
     n = len(lengths)
     caps = caps if caps is not None else [0] * n
-    order = sorted(range(n), key=lambda i: (-caps[i], -lengths[i], i))
+    keys = keys if keys is not None else [None] * n
+    order = sorted(range(n), key=lambda i: (str(keys[i]), -caps[i], -lengths[i], i))
     sizes = np.asarray(lengths, dtype=np.int64)
     batches: list[list[int]] = []
-    for _, group in itertools.groupby(order, key=lambda i: caps[i]):  # one cap per batch
+    for _, group in itertools.groupby(order, key=lambda i: (keys[i], caps[i])):
         batches += split_budget(list(group), sizes, None, max_rows, max_tokens)
     return batches
+
+
+def _routing(adapters: Any, tasks: Sequence[str | None] | None, n: int
+             ) -> tuple[list[str | None], list[str | None] | None]:
+    """Each row's task and batch key (rows of adapters that cannot share a batch apart)."""
+    rows = list(tasks) if tasks is not None else [None] * n
+    if adapters is None:
+        return rows, None
+    return rows, [adapters.batch_key(t) for t in rows]
+
+
+def _route(adapters: Any, model: PreTrainedModel, tasks: Sequence[str | None], beams: int = 1
+           ) -> contextlib.AbstractContextManager[dict[str, Any]]:
+    """The batch's adapters in use, and the call's extra arguments (nothing without)."""
+    if adapters is None:
+        return contextlib.nullcontext({})
+    return adapters.route(model, tasks, beams)
 
 
 def pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device,
@@ -75,23 +95,30 @@ def _device(model: PreTrainedModel) -> torch.device:
 def generate_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                      sources: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],
                      num_beams: int = 1, max_rows: int = 64, max_tokens: int | None = None,
-                     precision: str | None = None) -> list[str]:
-    """Answer tokenized inputs; ``max_new_tokens`` is one cap or one per input."""
+                     precision: str | None = None, tasks: Sequence[str | None] | None = None,
+                     adapters: Any = None) -> list[str]:
+    """Answer tokenized inputs; ``max_new_tokens`` is one cap or one per input.
+
+    ``adapters`` (`decaqa.adapters.Adapters`) route each row to its task's adapter
+    (``tasks``, one per input): a batch of rows that may share it, the rest by task.
+    """
     if not sources:
         return []
     caps = ([int(max_new_tokens)] * len(sources) if isinstance(max_new_tokens, int)
             else [int(c) for c in max_new_tokens])
+    rows, keys = _routing(adapters, tasks, len(sources))
     device = _device(model)
     answers: list[str] = [""] * len(sources)
     was_training = model.training
     model.eval()
     try:
-        for batch in plan_batches([len(s) for s in sources], max_rows, max_tokens, caps):
+        for batch in plan_batches([len(s) for s in sources], max_rows, max_tokens, caps, keys):
             ids, mask = pad([sources[i] for i in batch], tokenizer.pad_token_id, device)
-            with autocast(precision, device):
+            with autocast(precision, device), \
+                    _route(adapters, model, [rows[i] for i in batch], num_beams) as extra:
                 out = model.generate(input_ids=ids, attention_mask=mask,
                                      max_new_tokens=caps[batch[0]], num_beams=num_beams,
-                                     do_sample=False)
+                                     do_sample=False, **extra)
             texts = tokenizer.batch_decode(out, skip_special_tokens=True)
             for i, text in zip(batch, texts):
                 answers[i] = text.strip()
@@ -109,17 +136,21 @@ def _choice_ids(tokenizer: PreTrainedTokenizerBase, choices: Sequence[str]) -> l
 def choice_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                   sources: Sequence[Sequence[int]], choices: Sequence[Sequence[str]],
                   normalize: bool = False, max_rows: int = 64, max_tokens: int | None = None,
-                  precision: str | None = None) -> list[list[float]]:
+                  precision: str | None = None, tasks: Sequence[str | None] | None = None,
+                  adapters: Any = None) -> list[list[float]]:
     """Log-likelihood of every choice of every input (summed, or per token if ``normalize``).
 
     Each batch is encoded once; the encoder states are repeated for the batch's choices.
+    With adapters (some of which change the input itself: prompt and prefix tuning) each
+    choice goes through the whole adapted model instead.
     """
     device = _device(model)
     scores: list[list[float]] = [[] for _ in sources]
+    rows, keys = _routing(adapters, tasks, len(sources))
     was_training = model.training
     model.eval()
     try:
-        for batch in plan_batches([len(s) for s in sources], max_rows, max_tokens):
+        for batch in plan_batches([len(s) for s in sources], max_rows, max_tokens, keys=keys):
             ids, mask = pad([sources[i] for i in batch], tokenizer.pad_token_id, device)
             owners, targets = [], []
             for row, i in enumerate(batch):
@@ -128,10 +159,15 @@ def choice_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                     targets.append(target)
             labels, label_mask = pad(targets, tokenizer.pad_token_id, device, fill=-100)
             index = torch.tensor(owners, device=device)
-            with autocast(precision, device):
-                encoded = model.get_encoder()(input_ids=ids, attention_mask=mask)
-                logits = model(encoder_outputs=_repeat_rows(encoded, index),
-                               attention_mask=mask[index], labels=labels).logits
+            with autocast(precision, device), \
+                    _route(adapters, model, [rows[batch[o]] for o in owners]) as extra:
+                if adapters is None:
+                    encoded = model.get_encoder()(input_ids=ids, attention_mask=mask)
+                    logits = model(encoder_outputs=_repeat_rows(encoded, index),
+                                   attention_mask=mask[index], labels=labels).logits
+                else:
+                    logits = model(input_ids=ids[index], attention_mask=mask[index],
+                                   labels=labels, **extra).logits
             logp = torch.log_softmax(logits.float(), dim=-1)
             picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
             total = (picked * label_mask).sum(-1)

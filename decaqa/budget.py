@@ -88,6 +88,7 @@ class Plan:
     train_deadline_s: float
     planned_steps: int = 0
     calibrated_step_s: float | None = None
+    resized: list[list[float]] = field(default_factory=list)  # [step, step_s, steps] each time
     stopped_early_at: int | None = None
     notes: list[str] = field(default_factory=list)
 

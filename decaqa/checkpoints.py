@@ -68,9 +68,9 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         if trainer.global_step % self.every_n_steps == 0:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         # also after a step that saved: this one holds the validation's results
         if not trainer.sanity_checking and trainer.state.fn == "fit":
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)

@@ -74,20 +74,13 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     from decaqa.data import TaskDataModule
     from decaqa.example import DEFAULT_FORMAT
     from decaqa.model import Seq2SeqQA
-    from decaqa.qa import EXPORT_INFO, check_model_path, load_checkpoint
-    from decaqa.tokenizer import load_tokenizer
+    from decaqa.qa import load
 
-    path = Path(model_path)
-    if path.suffix == ".ckpt":
-        model, tokenizer, info = load_checkpoint(path)
-        module = Seq2SeqQA(model=str(path), choices=choices, **info["generation"])
-        module.model = model
-    else:
-        check_model_path(path)
-        info_file = path / EXPORT_INFO
-        info = json.loads(info_file.read_text()) if info_file.exists() else {}
-        module = Seq2SeqQA(model=str(path), choices=choices, **info.get("generation", {}))
-        tokenizer = load_tokenizer(str(path))
+    # an export folder, an adapters folder (over the base it names) or a checkpoint
+    qa = load(model_path)
+    info, tokenizer = qa.info, qa.tokenizer
+    module = Seq2SeqQA(model=str(model_path), choices=choices, **info.get("generation", {}))
+    module.model, module.adapters = qa.model, qa.adapters  # each task routed to its adapter
     trained = [n for n, t in info.get("tasks", {}).items() if t.get("trained", True)]
     names = resolve_tasks(tasks, trained, tasks_dir)
     caps = {n: t["max_new_tokens"] for n, t in info.get("tasks", {}).items()

@@ -7,6 +7,7 @@ answers and metric names that scoring needs.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections import defaultdict
@@ -17,6 +18,7 @@ import pytorch_lightning as pl
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from decaqa.adapters import Adapters, AdapterSettings
 from decaqa.answer import CHOICE_MODES, generate_answers, rank_choices
 from decaqa.copying import check_mode as check_copy_mode
 from decaqa.network import build_network
@@ -51,6 +53,12 @@ class Seq2SeqQA(pl.LightningModule):
         copy: the pointer-generator head (`decaqa.copying`): ``context`` (copy from the
             context), ``context+question`` (the question too, with its own gate) or None
             (off: a plain transformers model). For t5 and bart, from scratch or pretrained.
+        trust_remote_code: let a hub model or folder run code of its own (its config's
+            auto_map); off unless set here, as that code runs with your rights.
+        adapter: train adapters over the frozen ``model`` instead of the model itself
+            (`decaqa.adapters`): ``{method: lora | ia3 | prefix | prompt | ln_tuning | bitfit
+            | houlsby | adapterbias, mode: per_task | shared | routed, ...}``. Checkpoints and
+            the export (``adapters/``) hold the adapters alone.
     """
 
     def __init__(self, model: str | None = None, config: dict[str, Any] | None = None,
@@ -59,7 +67,8 @@ class Seq2SeqQA(pl.LightningModule):
                  learning_rate: float = 1e-3, weight_decay: float = 0.01,
                  warmup_steps: int = 100, schedule: str = "linear",
                  max_new_tokens: int = 64, num_beams: int = 1, choices: str = "generate",
-                 copy: str | None = None):
+                 copy: str | None = None, trust_remote_code: bool = False,
+                 adapter: dict[str, Any] | None = None):
         super().__init__()
         if not model and not config:
             raise ConfigError("The model needs either `model` (a hub name or local folder) or "
@@ -68,6 +77,9 @@ class Seq2SeqQA(pl.LightningModule):
         if schedule not in SCHEDULES:
             raise ConfigError(f"Unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}.")
         check_copy_mode(copy)
+        if AdapterSettings.of(adapter) is not None and not model:
+            raise ConfigError("Adapters train over a frozen pretrained base: set model.model to "
+                              "a hub name or a model folder (runs/<name>/model).")
         if choices not in CHOICE_MODES:
             raise ConfigError(f"Unknown choices mode '{choices}'; use one of "
                               f"{', '.join(CHOICE_MODES)}.")
@@ -81,12 +93,15 @@ class Seq2SeqQA(pl.LightningModule):
         self.total_steps = 0  # the LR schedule's length (set by configure_optimizers)
         self.results: dict[str, Any] | None = None
         self.predictions: list[dict[str, Any]] = []
+        self.adapters: Adapters | None = None  # set by configure_model when adapting
+        self.strict_loading = AdapterSettings.of(adapter) is None  # a checkpoint: adapters only
 
     # -- building --------------------------------------------------------------------------
     def build_tokenizer(self, texts: Callable[[], Iterable[str]]) -> PreTrainedTokenizerBase:
         """This model's tokenizer as its settings name it (the run calls this once)."""
         hp = self.hparams
-        return build_tokenizer(hp.model, hp.tokenizer, hp.vocab_size, hp.split_digits, texts)
+        return build_tokenizer(hp.model, hp.tokenizer, hp.vocab_size, hp.split_digits, texts,
+                               bool(hp.get("trust_remote_code")))
 
     def connect(self, tokenizer: PreTrainedTokenizerBase,
                 info: dict[str, Any] | None = None) -> None:
@@ -104,12 +119,19 @@ class Seq2SeqQA(pl.LightningModule):
                               "connect(tokenizer) first.")
         hp = self.hparams
         self.model = build_network(hp.model, hp.config, self.tokenizer, hp.get("copy"),
-                                   self.info.get("input_format"))
+                                   self.info.get("input_format"),
+                                   bool(hp.get("trust_remote_code")))
+        settings = AdapterSettings.of(hp.get("adapter"))
+        if settings is not None:
+            self.adapters = Adapters(settings, list(self.info.get("tasks", {})))
+            self.model = self.adapters.attach(self.model)
 
     # -- training --------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                         labels=batch["labels"])
+        with self.routed(batch.get("task", [])) as extra:  # adapters: the batch's own
+            out = self.model(input_ids=batch["input_ids"],
+                             attention_mask=batch["attention_mask"], labels=batch["labels"],
+                             **extra)
         size = batch["input_ids"].size(0)
         self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
         tasks = set(batch.get("task", []))
@@ -117,10 +139,18 @@ class Seq2SeqQA(pl.LightningModule):
             self.log(f"train/{tasks.pop()}/loss", out.loss, batch_size=size)
         return out.loss
 
+    def routed(self, tasks: list[str]) -> contextlib.AbstractContextManager[dict[str, Any]]:
+        """The adapters of these rows' tasks in use (nothing without adapters)."""
+        if self.adapters is None:
+            return contextlib.nullcontext({})
+        return self.adapters.route(self.model, tasks)
+
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
         decay, no_decay = [], []
         for name, p in self.model.named_parameters():
+            if self.adapters is not None and name not in self.adapters.keys:
+                continue  # the frozen base
             (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
         groups = [{"params": decay, "weight_decay": hp.weight_decay},
                   {"params": no_decay, "weight_decay": 0.0}]
@@ -144,7 +174,8 @@ class Seq2SeqQA(pl.LightningModule):
         cap, its answer choices and the batch limits. Lightning's precision plugin has set
         the autocast already, so none is added here.
         """
-        batching = dict(max_rows=answering["max_rows"], max_tokens=answering.get("max_tokens"))
+        batching = dict(max_rows=answering["max_rows"], max_tokens=answering.get("max_tokens"),
+                        tasks=[answering.get("task")] * len(sources), adapters=self.adapters)
         mode = self.hparams.choices
         if mode != "generate" and answering.get("choices"):
             return rank_choices(self.model, self.tokenizer, sources,
@@ -211,6 +242,9 @@ class Seq2SeqQA(pl.LightningModule):
         if saved is not None:
             checkpoint[CHECKPOINT_KEY] = saved
         checkpoint["decaqa_info"] = self.answer_info()
+        if self.adapters is not None:  # the frozen base is named by `model`, not written again
+            checkpoint["state_dict"] = self.adapters.state(self.model, prefix="model.")
+            checkpoint["decaqa_adapters"] = self.adapters.info()
         # every rank's random state (dropout draws differ by rank: their batches differ)
         states = [rng_states()]
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -226,9 +260,15 @@ class Seq2SeqQA(pl.LightningModule):
             rank = self._trainer.global_rank if self._trainer is not None else 0
             set_rng_states(states[rank] if rank < len(states) else states[0])
 
+    @property
+    def export_name(self) -> str:
+        """The folder a run's export goes to: ``model`` (a whole HF model) or ``adapters``."""
+        return "model" if self.adapters is None else "adapters"
+
     def export(self, folder: str | Path, info: dict[str, Any] | None = None,
                state: dict[str, torch.Tensor] | None = None, fresh: bool = False) -> Path:
-        """Write a HuggingFace-format model any `transformers` user can load, plus decaqa.json.
+        """Write a HuggingFace-format model any `transformers` user can load, plus decaqa.json;
+        with adapters, the adapters alone (one folder each) and the base they need, by name.
 
         ``state``: the weights to export (this module's state dict: the best checkpoint's, or
         the whole weights gathered from the ranks); ``fresh``: load them into a new network
@@ -236,18 +276,28 @@ class Seq2SeqQA(pl.LightningModule):
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        hp = self.hparams
         net = self.model
         if state is not None:
             if fresh:
-                hp = self.hparams
                 net = build_network(hp.model, hp.config, self.tokenizer, hp.get("copy"),
-                                    self.info.get("input_format"))
+                                    self.info.get("input_format"),
+                                    bool(hp.get("trust_remote_code")))
+                if self.adapters is not None:
+                    net = self.adapters.attach(net)
             net.load_state_dict({k.removeprefix("model."): v for k, v in state.items()
-                                 if k.startswith("model.")})
-        net.save_pretrained(folder)
+                                 if k.startswith("model.")}, strict=self.adapters is None)
+        extra: dict[str, Any] = {}
+        if self.adapters is None:
+            net.save_pretrained(folder)
+        else:
+            self.adapters.save(net, folder)
+            base = Path(hp.model)  # a local base by its full path, a hub name as it is
+            extra = {"adapter": self.adapters.info(),
+                     "base": str(base.resolve()) if base.exists() else hp.model}
         self.tokenizer.save_pretrained(folder)
-        (folder / "decaqa.json").write_text(json.dumps({**self.answer_info(), **(info or {})},
-                                                       indent=2))
+        (folder / "decaqa.json").write_text(json.dumps(
+            {**self.answer_info(), **extra, **(info or {})}, indent=2))
         return folder
 
 

@@ -16,29 +16,44 @@ from transformers import (AutoConfig, AutoModelForSeq2SeqLM, PreTrainedModel,
 from decaqa.errors import CheckpointError, ConfigError, DecaqaError
 
 
-def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None) -> PreTrainedModel:
-    """A pretrained seq2seq model; a folder that is not a model gets one clear sentence.
+def remote_code_refused(name_or_path: str, err: Exception) -> None:
+    """Say in one sentence that a model asked to run its own code and was refused (raises),
+    if ``err`` is that refusal; otherwise return."""
+    if "trust_remote_code" in str(err):
+        raise CheckpointError(
+            f"'{name_or_path}' asks to run code of its own (auto_map in its config), which "
+            "decaqa does not run unless told to: if you trust it, load it with "
+            "decaqa.load(path, trust_remote_code=True) or set model.trust_remote_code: true."
+        ) from err
+
+
+def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None,
+                    trust_remote_code: bool = False) -> PreTrainedModel:
+    """A pretrained seq2seq model; a folder that is not a model gets one clear sentence, and
+    one that asks to run its own code is refused unless ``trust_remote_code``.
 
     ``copy``: the copy head's settings (`build_network`); a plain model gets a fresh head over
     its pretrained weights, a model that copies already keeps its own.
     """
+    trust = {"trust_remote_code": trust_remote_code}
     import decaqa.copying  # noqa: F401 - its model types, registered with the Auto classes
 
     try:
         if copy:
             from decaqa.copying import copy_types
 
-            base = AutoConfig.from_pretrained(name_or_path)
+            base = AutoConfig.from_pretrained(name_or_path, **trust)
             if not base.model_type.startswith("decaqa-copy-"):
                 config_class, model_class = copy_types(base.model_type)
                 fields = {k: v for k, v in base.to_dict().items()
                           if k not in ("model_type", "architectures")}
                 config = config_class(**fields, **copy)
                 return model_class.from_pretrained(name_or_path, config=config)
-        return AutoModelForSeq2SeqLM.from_pretrained(name_or_path)
+        return AutoModelForSeq2SeqLM.from_pretrained(name_or_path, **trust)
     except DecaqaError:
         raise
     except Exception as err:
+        remote_code_refused(name_or_path, err)
         raise CheckpointError(f"'{name_or_path}' is not a seq2seq model ({type(err).__name__}); "
                               "give a hub name or a folder written by save_pretrained / decaqa fit "
                               "(runs/<name>/model).") from err
@@ -46,7 +61,8 @@ def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None) -> Pr
 
 def build_network(model: str | None, config: dict[str, Any] | None,
                   tokenizer: PreTrainedTokenizerBase, copy: str | None = None,
-                  input_format: str | None = None) -> PreTrainedModel:
+                  input_format: str | None = None,
+                  trust_remote_code: bool = False) -> PreTrainedModel:
     """The run's network: pretrained (``model``) or from scratch (``config``), with the copy
     head when ``copy`` names a mode (``context`` or ``context+question``)."""
     from decaqa.copying import check_mode
@@ -60,7 +76,7 @@ def build_network(model: str | None, config: dict[str, Any] | None,
         marker, question_first = segment_marker(input_format or DEFAULT_FORMAT, tokenizer)
         extra = dict(copy=mode, copy_marker_ids=marker, copy_question_first=question_first)
     if model:
-        return load_pretrained(model, extra)
+        return load_pretrained(model, extra, trust_remote_code)
     return build_from_config(config, tokenizer, extra)
 
 

@@ -29,8 +29,9 @@ class QA:
     """
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                 info: Mapping[str, Any] | None = None):
+                 info: Mapping[str, Any] | None = None, adapters: Any = None):
         self.info = dict(info or {})
+        self.adapters = adapters  # decaqa.adapters.Adapters: each task's own, if any
         self.precision = str(self.info.get("precision", "32-true"))
         if self.precision == "bf16-true":
             model = model.to(torch.bfloat16)
@@ -48,6 +49,22 @@ class QA:
     def tasks(self) -> list[str]:
         """The tasks the model was trained on (from the export's decaqa.json)."""
         return [n for n, t in self.info.get("tasks", {}).items() if t.get("trained", True)]
+
+    def _tasks_of(self, task: str | Sequence[str | None] | None, n: int) -> list[str | None]:
+        """One task per question; with adapters a task names the adapter that answers, so
+        one is needed (unless a single adapter serves every task)."""
+        tasks = [task] * n if task is None or isinstance(task, str) else list(task)
+        if len(tasks) != n:
+            raise DataError(f"Give one task per question ({n} questions, {len(tasks)} tasks).")
+        if self.adapters is not None:
+            for t in tasks:
+                if t is None and self.adapters.settings.mode != "shared":
+                    raise DataError("This model answers through one adapter per task; say "
+                                    "which with task= (adapters here: "
+                                    f"{', '.join(self.adapters.tasks)}).")
+                if t is not None:
+                    self.adapters.adapter_for(t)  # an unknown task: one sentence, now
+        return tasks
 
     def cap(self, task: str | None) -> int:
         """How many tokens an answer of ``task`` may have (the model's default without one)."""
@@ -73,10 +90,10 @@ class QA:
         summed, or ``rank_mean`` per token) instead of generating.
         """
         check_pairs(pairs)
-        tasks = [task] * len(pairs) if task is None or isinstance(task, str) else list(task)
+        tasks = self._tasks_of(task, len(pairs))
         sources = self.encode(pairs)
         batching = dict(max_rows=self.batch_size, max_tokens=self.max_tokens,
-                        precision=self.precision)
+                        precision=self.precision, tasks=tasks, adapters=self.adapters)
         if choices is not None:
             if rank not in CHOICE_MODES[1:]:
                 raise DataError(f"Unknown ranking '{rank}'; use rank or rank_mean.")
@@ -126,8 +143,17 @@ def check_pairs(pairs: Sequence[tuple[str, str]]) -> None:
                             "question is about.")
 
 
-def load(path: str | Path, device: str | None = None) -> QA:
-    """Load a decaqa export folder (runs/<name>/model), any HF seq2seq model, or a .ckpt."""
+def load(path: str | Path, device: str | None = None, trust_remote_code: bool = False,
+         adapters: str | Path | None = None) -> QA:
+    """Load a decaqa export folder (runs/<name>/model), any HF seq2seq model, or a .ckpt.
+
+    ``adapters``: a folder of adapters a run wrote (runs/<name>/adapters) to put over the
+    base ``path``; each task is then answered by its own adapter (``ask(..., task=...)``).
+    An adapters folder given as ``path`` finds its base by the name it recorded.
+
+    A model that asks to run code of its own (its config's auto_map) is refused unless
+    ``trust_remote_code=True``: that code would run with your rights.
+    """
     from decaqa.network import load_pretrained
     from decaqa.tokenizer import load_tokenizer
 
@@ -135,17 +161,27 @@ def load(path: str | Path, device: str | None = None) -> QA:
 
     hf_logging.disable_progress_bar()  # keep stdout/stderr to the answer and real messages
     path = Path(path)
+    info_of = lambda folder: (json.loads((folder / EXPORT_INFO).read_text())  # noqa: E731
+                              if (folder / EXPORT_INFO).exists() else {})
+    if adapters is None and path.is_dir() and "adapter" in info_of(path):
+        adapters, path = path, Path(info_of(path)["base"])
     if path.suffix == ".ckpt":
-        model, tokenizer, info = load_checkpoint(path)
+        model, tokenizer, info, adapted = load_checkpoint(path)
     else:
         check_model_path(path)
-        model = load_pretrained(str(path))
-        tokenizer = load_tokenizer(str(path))
-        info_file = path / EXPORT_INFO
-        info = json.loads(info_file.read_text()) if info_file.exists() else {}
+        model = load_pretrained(str(path), trust_remote_code=trust_remote_code)
+        tokenizer = load_tokenizer(str(path), trust_remote_code)
+        info, adapted = info_of(path), None
+    if adapters is not None:
+        from decaqa.adapters import Adapters
+
+        folder = Path(adapters)
+        adapted = Adapters.read(folder)
+        model = adapted.load(model, folder)
+        info = {**info, **info_of(folder)}  # the adapters' run: its tasks, caps, format
     if device:
         model = model.to(device)
-    return QA(model, tokenizer, info)
+    return QA(model, tokenizer, info, adapted)
 
 
 def check_model_path(path: Path) -> None:
@@ -160,8 +196,9 @@ def check_model_path(path: Path) -> None:
         raise CheckpointError(f"{path} is a file, not a model folder; {hint}.")
 
 
-def load_checkpoint(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
-    """Rebuild the network from a Lightning checkpoint (weights, hparams, tokenizer)."""
+def load_checkpoint(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict, Any]:
+    """Rebuild the network from a Lightning checkpoint (weights, hparams, tokenizer), with
+    its adapters over the base it names when the run trained adapters (else None)."""
     from decaqa.network import build_network
     from decaqa.tokenizer import from_checkpoint
 
@@ -169,14 +206,22 @@ def load_checkpoint(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBas
     hp = ckpt.get("hyper_parameters", {})
     tokenizer = from_checkpoint(ckpt)
     model = build_network(hp.get("model"), hp.get("config"), tokenizer, hp.get("copy"),
-                          ckpt.get("decaqa_info", {}).get("input_format"))
+                          ckpt.get("decaqa_info", {}).get("input_format"),
+                          bool(hp.get("trust_remote_code")))
+    adapters = None
+    if ckpt.get("decaqa_adapters"):  # the checkpoint holds the adapters alone
+        from decaqa.adapters import Adapters, AdapterSettings
+
+        saved = ckpt["decaqa_adapters"]
+        adapters = Adapters(AdapterSettings(**saved["settings"]), saved["tasks"])
+        model = adapters.attach(model)
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-    model.load_state_dict(state)
+    model.load_state_dict(state, strict=adapters is None)
     # decaqa_info (the run's answering settings) holds the decoding too; older checkpoints
     # have only the hyperparameters
     generation = {"max_new_tokens": hp.get("max_new_tokens", 64),
                   "num_beams": hp.get("num_beams", 1)}
-    return model, tokenizer, {"generation": generation, **ckpt.get("decaqa_info", {})}
+    return model, tokenizer, {"generation": generation, **ckpt.get("decaqa_info", {})}, adapters
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

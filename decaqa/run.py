@@ -130,8 +130,8 @@ class RunArtifacts(pl.Callback):
             state = read_checkpoint(best_path)["state_dict"]  # the best weights
         self.run_dir.mkdir(parents=True, exist_ok=True)
         info = {**data.answering_info(), "decaqa_version": decaqa.__version__}
-        model_dir = module.export(self.run_dir / "model", info, state,  # + precision, decoding
-                                  fresh=shards_weights(trainer))
+        model_dir = module.export(self.run_dir / module.export_name, info, state,
+                                  fresh=shards_weights(trainer))  # + precision, decoding
         (self.run_dir / "mixture.json").write_text(json.dumps(mixture, indent=2))
         written = [model_dir, self.run_dir / "mixture.json"]
         if self.best is not None:
@@ -243,32 +243,40 @@ def _clock(seconds: float) -> str:
 
 class BudgetGuard(pl.Callback):
     """Keeps a time budget on the real steps: early in warm-up it times the run's own steps
-    (data loading and Lightning's work included, which the probe leaves out), re-sizes
-    ``max_steps`` and the LR schedule to the time left, and should the run still fall behind,
-    stops training at the deadline (Lightning then validates)."""
+    (data loading and Lightning's work included, which the probe leaves out) and re-sizes
+    ``max_steps`` and the LR schedule to the time left; it does so again every tenth of the
+    run on the pace of the steps since (a machine's pace drifts: a busy neighbour, longer
+    batches), so the schedule decays to its end instead of being cut; and should the run still
+    fall behind, it stops training at the deadline (Lightning then validates)."""
 
     def __init__(self, plan: Plan, calibrate_at: int | None = None, resumed: bool = False):
         self.plan = plan
         self.started = run_started()
         self.calibrate_at = calibrate_at or min(300, max(30, plan.steps // 25))
+        self.every = max(100, plan.steps // 10)
         self.resumed = resumed  # a resumed run keeps the plan it recorded: no new timing
-        self._first = 0.0
+        self._mark: tuple[int, float] | None = None  # (step, time) the pace is measured from
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Seq2SeqQA, *args: Any) -> None:
         if self.resumed:
             return
         step, now = int(trainer.global_step), time.time()
         if step == 10:
-            self._first = now
-        elif step == self.calibrate_at and self._first:
-            step_s = (now - self._first) / (step - 10)
+            self._mark = (step, now)
+        elif self._mark is not None and step < 0.9 * self.plan.steps and (
+                step == self.calibrate_at or
+                (step > self.calibrate_at and step - self._mark[0] >= self.every)):
+            step_s = (now - self._mark[1]) / (step - self._mark[0])
             left = self.plan.train_deadline_s - (now - self.started)
             steps = max(step + 1, step + int(left * TRAIN_MARGIN / step_s))
             trainer.fit_loop.epoch_loop.max_steps = steps
             trainer.val_check_batch = steps  # validate once, at the (new) end
             module.total_steps = steps
-            self.plan.calibrated_step_s = round(step_s, 5)
+            if self.plan.calibrated_step_s is None:
+                self.plan.calibrated_step_s = round(step_s, 5)
+            self.plan.resized.append([step, round(step_s, 5), steps])
             self.plan.steps = steps
+            self._mark = (step, now)
         if now - self.started > self.plan.train_deadline_s and not trainer.should_stop:
             self.plan.stopped_early_at = step
             trainer.should_stop = True
@@ -310,7 +318,8 @@ class DecaqaCLI(LightningCLI):
         if cfg.get("run_dir"):
             return Path(cfg["run_dir"])
         configs = cfg.get("config") or []
-        name = Path(str(configs[-1])).stem if configs else "default"
+        # the first config names the run; later ones are overlays (configs/scale/*.yaml)
+        name = Path(str(configs[0])).stem if configs else "default"
         return Path("runs") / name
 
     def _ckpt_path(self) -> str | None:

@@ -39,14 +39,19 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000,
                                    unk_token=UNK, model_max_length=100_000)
 
 
-def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
-    """A pretrained tokenizer (hub name or local folder / tokenizer.json)."""
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False
+                   ) -> PreTrainedTokenizerBase:
+    """A pretrained tokenizer (hub name or local folder / tokenizer.json); one that asks to
+    run its own code is refused unless ``trust_remote_code``."""
+    from decaqa.network import remote_code_refused
+
     try:
         if name_or_path.endswith(".json"):
             return PreTrainedTokenizerFast(tokenizer_file=name_or_path, pad_token=PAD,
                                            eos_token=EOS, unk_token=UNK)
-        return AutoTokenizer.from_pretrained(name_or_path)
+        return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except Exception as err:
+        remote_code_refused(name_or_path, err)
         raise CheckpointError(f"Could not load a tokenizer from '{name_or_path}' "
                               f"({type(err).__name__}); give a hub name, a model folder with "
                               "tokenizer files, or a tokenizer.json.") from err
@@ -54,14 +59,15 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
 
 def build_tokenizer(model: str | None = None, tokenizer: str | None = None,
                     vocab_size: int = 4000, split_digits: bool = False,
-                    texts: Callable[[], Iterable[str]] | None = None) -> PreTrainedTokenizerBase:
+                    texts: Callable[[], Iterable[str]] | None = None,
+                    trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     """The run's tokenizer, built once: the one named, the pretrained model's own, or a BPE
     trained on ``texts()`` (the training split's inputs and answers) for a model from scratch.
     """
     if tokenizer:
-        return load_tokenizer(tokenizer)
+        return load_tokenizer(tokenizer, trust_remote_code)
     if model:
-        return load_tokenizer(model)
+        return load_tokenizer(model, trust_remote_code)
     if texts is None:
         raise ConfigError("A model from scratch trains its tokenizer on the training text; run "
                           "it with a decaqa data module (or give model.tokenizer).")
@@ -84,6 +90,7 @@ def from_checkpoint(checkpoint: Mapping[str, Any]) -> PreTrainedTokenizerBase:
             pad_token=PAD, eos_token=EOS, unk_token=UNK, model_max_length=100_000)
     hp = checkpoint.get("hyper_parameters", {})
     if hp.get("tokenizer") or hp.get("model"):
-        return load_tokenizer(hp.get("tokenizer") or hp["model"])
+        return load_tokenizer(hp.get("tokenizer") or hp["model"],
+                              bool(hp.get("trust_remote_code")))
     raise CheckpointError("This checkpoint holds no tokenizer and names no pretrained one; use a "
                           "checkpoint written by decaqa fit.")

@@ -166,6 +166,23 @@ def test_a_model_path_that_is_not_a_model(tmp_path: Path, capsys):
     assert "is not a model folder" in message or "is not a seq2seq model" in message, message
 
 
+def test_a_model_folder_that_asks_to_run_its_own_code(tmp_path: Path, capsys):
+    """A config with auto_map names Python in the folder: decaqa never runs it unasked."""
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    marker = tmp_path / "code-ran"
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "sneaky", "architectures": ["SneakyModel"],
+        "auto_map": {"AutoConfig": "sneaky.SneakyConfig",
+                     "AutoModelForSeq2SeqLM": "sneaky.SneakyModel",
+                     "AutoTokenizer": ["sneaky.SneakyTokenizer", None]}}))
+    (folder / "sneaky.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    message = said(capsys, run(["ask", "--model", str(folder), "--question", "Q?",
+                                "--context", "C."]))
+    assert "asks to run code of its own" in message and "trust_remote_code=True" in message
+    assert not marker.exists()
+
+
 def test_a_truncated_checkpoint(tmp_path: Path, capsys):
     ckpt = tmp_path / "cut.ckpt"
     ckpt.write_bytes(b"PK\x03\x04" + b"\x00" * 40)

@@ -71,3 +71,14 @@ def test_budgeted_run_fits_whichever_precision_is_faster(slow, tmp_path, monkeyp
     assert plan["calibrated_step_s"] is not None              # re-sized on its real steps
     assert elapsed <= budget * 1.1, (elapsed, plan)             # the promise, kept
     assert elapsed >= budget * 0.5, (elapsed, plan)             # and the budget used
+
+    # resumed, the run keeps the plan it recorded: nothing is timed again
+    def no_new_plan(*args, **kwargs):
+        raise AssertionError("a resumed run must not plan again")
+
+    monkeypatch.setattr(decaqa.budget, "make_plan", no_new_plan)
+    assert run(["fit", "--config", str(SMOKE), "--run_dir", str(tmp_path / "run"),
+                "--time_budget", f"{budget}s", "--ckpt_path", "last"]) == 0
+    again = json.loads((tmp_path / "run" / "metrics.json").read_text())["provenance"]
+    assert again["time_budget"]["steps"] == plan["steps"]
+    assert again["precision"] == plan["precision"]

@@ -51,9 +51,9 @@ def test_decanlp_configs_build_with_stubbed_downloads(size: str, tmp_path: Path,
     real_load_dataset = datasets.load_dataset
     monkeypatch.setattr("decaqa.data.datasets.load_dataset", fake_load_dataset)
     tok = train_tokenizer(["question: context: a b c d e f g"] * 10, 200)
-    monkeypatch.setattr("decaqa.tokenizer.load_tokenizer", lambda name: tok)
+    monkeypatch.setattr("decaqa.tokenizer.load_tokenizer", lambda name, trust=False: tok)
     monkeypatch.setattr("decaqa.network.load_pretrained",
-                        lambda name, copy=None: build_from_config(
+                        lambda name, copy=None, trust=False: build_from_config(
                             {"d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2,
                              "d_kv": 16}, tok))
 
@@ -78,3 +78,49 @@ def test_decanlp_configs_build_with_stubbed_downloads(size: str, tmp_path: Path,
     assert squad["revision"] is None and squad["data_dir"] is None
     wsc = next(c for c in calls if c["path"] == get_task("wsc").hub_name)
     assert wsc["split"] == "test"  # validation of wsc reads the hub's test split
+
+
+# -- scaling out: overlays of configs/scale --------------------------------------------------------
+SCALE = sorted((CONFIGS / "scale").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("overlay", SCALE, ids=[p.stem for p in SCALE])
+def test_scale_overlays_name_real_trainer_settings(overlay: Path) -> None:
+    """Each overlay's keys are Trainer arguments (or the run's own), its strategy is one
+    Lightning knows or a Strategy class that imports; on the dev machine they cannot run
+    (no GPU), so they are checked key by key."""
+    import importlib
+    import inspect
+
+    import pytorch_lightning as pl
+    import yaml
+
+    doc = yaml.safe_load(overlay.read_text())
+    assert set(doc) <= {"trainer", "model", "data", "checkpoint_every_n_steps"}
+    trainer_args = set(inspect.signature(pl.Trainer).parameters)
+    assert set(doc["trainer"]) <= trainer_args, set(doc["trainer"]) - trainer_args
+    strategy = doc["trainer"]["strategy"]
+    if isinstance(strategy, dict):
+        module, _, name = strategy["class_path"].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        assert issubclass(cls, pl.strategies.Strategy)
+        cls(**strategy.get("init_args", {}))               # its settings are its arguments
+    else:
+        assert strategy in pl.strategies.StrategyRegistry
+
+
+def test_the_fsdp_policy_wraps_each_transformer_block(tmp_path: Path) -> None:
+    from decaqa.distributed import BlockPolicy
+
+    tok = train_tokenizer(["question: context: a b c d e f g"] * 10, 200)
+    policy = BlockPolicy()
+    for config, blocks in (({"d_model": 32, "d_ff": 64, "num_layers": 2, "num_heads": 2,
+                             "d_kv": 16}, 4),
+                           ({"model_type": "bart", "d_model": 32, "encoder_layers": 2,
+                             "decoder_layers": 1, "encoder_attention_heads": 2,
+                             "decoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                             "decoder_ffn_dim": 64, "max_position_embeddings": 64}, 3)):
+        model = build_from_config(config, tok)
+        wrapped = [m for m in model.modules() if policy(m, recurse=False, nonwrapped_numel=0)]
+        assert len(wrapped) == blocks
+        assert policy(model, recurse=True, nonwrapped_numel=0)   # descends everywhere

@@ -1,0 +1,481 @@
+"""Specialists over one frozen model: parameter-efficient adapters, routed by task.
+
+A task can get its own *specialist* without a model of its own: the base stays frozen and a
+small adapter is trained per task, so ten tasks cost one model plus ten small files. Or one
+adapter serves the whole mixture (``shared``), or a small inventory of skills is shared by all
+tasks and combined per task by a learned router (``routed``: peft's Poly, the blend of
+specialist and generalist).
+
+Methods (``model.adapter.method``):
+
+* through `peft`: ``lora``, ``ia3``, ``prefix`` (prefix tuning), ``prompt`` (prompt tuning),
+  ``ln_tuning``; and Poly for the ``routed`` mode;
+* ours, because peft has no such method and AdapterHub's ``adapters`` pins transformers 4:
+  ``bitfit`` (train only the bias terms: each adapter is its own copy of every bias),
+  ``houlsby`` (a bottleneck ``x + up(gelu(down(x)))`` after every attention and feed-forward
+  block, ``up`` zero at first, so a fresh adapter leaves the model as it was) and
+  ``adapterbias`` (a token-dependent shift ``x + v * a(x)`` on the feed-forward output, ``v``
+  zero at first). Each is a module put in place of the layer it adapts, holding one set of
+  weights per adapter and using the active one.
+
+`Adapters` is the run's record of them: which adapter answers which task, how a batch is
+routed (LoRA mixes tasks in one batch with peft's per-row ``adapter_names``, Poly with its
+``task_ids``; the others answer a batch of one task at a time), which parameters are the
+adapters' (the only ones a checkpoint or an export keeps: the frozen base is never written
+again), and how they are saved and loaded.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from decaqa.errors import CheckpointError, ConfigError, DataError
+
+PEFT_METHODS = ("lora", "ia3", "prefix", "prompt", "ln_tuning")
+OUR_METHODS = ("bitfit", "houlsby", "adapterbias")
+METHODS = PEFT_METHODS + OUR_METHODS
+MODES = ("shared", "per_task", "routed")
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "adapter_model.safetensors"
+
+# the modules each method adapts, by architecture (transformers' names)
+TARGETS = {
+    "lora": {"t5": ["q", "v"], "bart": ["q_proj", "v_proj"]},
+    "ia3": {"t5": ["k", "v", "wo"], "bart": ["k_proj", "v_proj", "fc2"]},
+    "ia3_feedforward": {"t5": ["wo"], "bart": ["fc2"]},
+    "houlsby": {"t5": ["o", "wo"], "bart": ["out_proj", "fc2"]},
+    "adapterbias": {"t5": ["wo"], "bart": ["fc2"]},
+}
+
+
+@dataclass
+class AdapterSettings:
+    """``model.adapter`` in a config; every field has a default.
+
+    method: lora | ia3 | prefix | prompt | ln_tuning | bitfit | houlsby | adapterbias.
+    mode: ``per_task`` (one adapter per task, trained on its own task), ``shared`` (one on
+        the whole mixture) or ``routed`` (Poly: ``skills`` LoRA skills shared by the tasks,
+        mixed per task by a learned router; LoRA only).
+    r, alpha, dropout: LoRA's (and Poly's) rank, scaling and dropout.
+    virtual_tokens: prefix and prompt tuning's number of virtual tokens.
+    bottleneck: Houlsby's inner size.
+    skills: Poly's inventory of skills (routed mode).
+    target_modules: the modules adapted (default: by architecture, see ``TARGETS``).
+    """
+
+    method: str = "lora"
+    mode: str = "per_task"
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    virtual_tokens: int = 20
+    bottleneck: int = 16
+    skills: int = 4
+    target_modules: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"Unknown adapter method '{self.method}'; use one of "
+                              f"{', '.join(METHODS)}.")
+        if self.mode not in MODES:
+            raise ConfigError(f"Unknown adapter mode '{self.mode}'; use one of "
+                              f"{', '.join(MODES)}.")
+        if self.mode == "routed" and self.method != "lora":
+            raise ConfigError(f"The routed mode mixes LoRA skills (peft's Poly); use method "
+                              f"lora with it, not {self.method}.")
+        for key in ("r", "virtual_tokens", "bottleneck", "skills"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.adapter.{key} must be at least 1, got "
+                                  f"{getattr(self, key)}.")
+
+    @classmethod
+    def of(cls, value: Any) -> "AdapterSettings | None":
+        """From a config's mapping (unknown keys are one sentence), or None."""
+        if value is None or isinstance(value, AdapterSettings):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"model.adapter must be a mapping such as {{method: lora, mode: "
+                              f"per_task}}, not {value!r}.")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ConfigError(f"model.adapter has unknown keys {', '.join(unknown)}; known: "
+                              f"{', '.join(sorted(known))}.")
+        return cls(**value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- our methods: modules that hold one set of weights per adapter ----------------------------
+class Bank(nn.Module):
+    """A layer of the base with one set of adapter weights per adapter name; ``active``
+    names the set in use."""
+
+    def __init__(self, layer: nn.Module, names: Sequence[str]):
+        super().__init__()
+        self.layer = layer
+        self.active = names[0]
+
+
+class BiasBank(Bank):
+    """BitFit: the layer with each adapter's own copy of its bias (the base's stays frozen)."""
+
+    def __init__(self, layer: nn.Module, names: Sequence[str]):
+        super().__init__(layer, names)
+        self.biases = nn.ParameterDict({n: nn.Parameter(layer.bias.detach().clone())
+                                        for n in names})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.biases[self.active]
+        if isinstance(self.layer, nn.Linear):
+            return F.linear(x, self.layer.weight, bias)
+        return F.layer_norm(x, self.layer.normalized_shape, self.layer.weight, bias,
+                            self.layer.eps)
+
+
+class Bottleneck(nn.Module):
+    """Houlsby's adapter: ``up(gelu(down(x)))``, with ``up`` zero so it adds nothing at first."""
+
+    def __init__(self, d_model: int, size: int):
+        super().__init__()
+        self.down = nn.Linear(d_model, size)
+        self.up = nn.Linear(size, d_model)
+        nn.init.normal_(self.down.weight, std=1.0 / math.sqrt(d_model))
+        nn.init.zeros_(self.down.bias)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(F.gelu(self.down(x)))
+
+
+class HoulsbyBank(Bank):
+    """A sublayer's output projection followed by the active bottleneck, with a residual."""
+
+    def __init__(self, layer: nn.Linear, names: Sequence[str], size: int):
+        super().__init__(layer, names)
+        self.adapters = nn.ModuleDict({n: Bottleneck(layer.out_features, size) for n in names})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.layer(x)
+        return y + self.adapters[self.active](y)
+
+
+class Shift(nn.Module):
+    """AdapterBias: one vector ``v`` times a per-token scalar ``a(x)`` (a linear layer)."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.v = nn.Parameter(torch.zeros(d_model))
+        self.alpha = nn.Linear(d_model, 1)
+        nn.init.normal_(self.alpha.weight, std=1.0 / math.sqrt(d_model))
+        nn.init.zeros_(self.alpha.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.alpha(x) * self.v
+
+
+class ShiftBank(Bank):
+    """The feed-forward output plus the active token-dependent shift."""
+
+    def __init__(self, layer: nn.Linear, names: Sequence[str]):
+        super().__init__(layer, names)
+        self.shifts = nn.ModuleDict({n: Shift(layer.out_features) for n in names})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.layer(x)
+        return y + self.shifts[self.active](y)
+
+
+def _held(bank: Bank) -> dict[str, nn.Parameter | nn.Module]:
+    """A bank's weights, by adapter name."""
+    held = getattr(bank, "biases", None) or getattr(bank, "adapters", None) or bank.shifts
+    return dict(held.items())
+
+
+def _family(model: nn.Module) -> str:
+    """t5 or bart: the naming family of the base's modules."""
+    model_type = getattr(getattr(model, "config", None), "model_type", "")
+    for family in ("t5", "bart"):
+        if model_type == family or model_type.endswith(f"-{family}") or (
+                family == "t5" and model_type == "mt5") or (
+                family == "bart" and model_type in ("mbart", "pegasus", "marian")):
+            return family
+    raise ConfigError(f"Adapters know the modules of t5 and bart models, not '{model_type}'; "
+                      "give model.adapter.target_modules.")
+
+
+def _targets(model: nn.Module, settings: AdapterSettings, key: str) -> list[str]:
+    return list(settings.target_modules or TARGETS[key][_family(model)])
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
+
+
+def _inject(model: nn.Module, settings: AdapterSettings, names: Sequence[str]) -> int:
+    """Put our method's banks in place of the layers it adapts; returns how many."""
+    method = settings.method
+    if method == "bitfit":
+        chosen = [(n, m) for n, m in model.named_modules()
+                  if isinstance(m, (nn.Linear, nn.LayerNorm))
+                  and getattr(m, "bias", None) is not None and m is not
+                  model.get_output_embeddings()]
+        if not chosen:
+            raise ConfigError(f"This {model.config.model_type} model has no bias terms (T5 "
+                              "uses none), so BitFit has nothing to train; use ln_tuning or "
+                              "ia3 instead, or a model with biases such as bart.")
+        for n, m in chosen:
+            _replace(model, n, BiasBank(m, names))
+        return len(chosen)
+    wanted = set(_targets(model, settings, method))
+    chosen = [(n, m) for n, m in model.named_modules()
+              if isinstance(m, nn.Linear) and n.rpartition(".")[2] in wanted]
+    if not chosen:
+        raise ConfigError(f"No module of this model is named {', '.join(sorted(wanted))}; "
+                          "give model.adapter.target_modules.")
+    for n, m in chosen:
+        _replace(model, n, HoulsbyBank(m, names, settings.bottleneck) if method == "houlsby"
+                 else ShiftBank(m, names))
+    return len(chosen)
+
+
+# -- peft's methods -----------------------------------------------------------------------------
+def _peft_config(model: nn.Module, settings: AdapterSettings, tasks: Sequence[str]):
+    import peft
+
+    kind = peft.TaskType.SEQ_2_SEQ_LM
+    method = settings.method
+    if settings.mode == "routed":
+        return peft.PolyConfig(task_type=kind, r=settings.r, n_tasks=len(tasks),
+                               n_skills=settings.skills, n_splits=1,
+                               target_modules=_targets(model, settings, "lora"))
+    if method == "lora":
+        return peft.LoraConfig(task_type=kind, r=settings.r, lora_alpha=settings.alpha,
+                               lora_dropout=settings.dropout,
+                               target_modules=_targets(model, settings, "lora"))
+    if method == "ia3":
+        return peft.IA3Config(task_type=kind, target_modules=_targets(model, settings, "ia3"),
+                              feedforward_modules=TARGETS["ia3_feedforward"][_family(model)])
+    if method == "prefix":
+        return peft.PrefixTuningConfig(task_type=kind, num_virtual_tokens=settings.virtual_tokens)
+    if method == "prompt":
+        return peft.PromptTuningConfig(task_type=kind, num_virtual_tokens=settings.virtual_tokens)
+    return peft.LNTuningConfig(task_type=kind, target_modules=settings.target_modules)
+
+
+def _prefix_reaches_generate(model: nn.Module) -> None:
+    """Make ``generate`` see the prefix. peft hands the prefix to the first decoding step as
+    ``past_key_values``; transformers 5 renamed that argument ``cache`` and, given both, keeps
+    the (empty) ``cache``, so the prefix was silently dropped when answering (tested: a
+    prefix-tuned model answered like its base). The prefix now goes in as the step's cache;
+    later steps use the cache that step returns, prefix included."""
+    prepare = model.prepare_inputs_for_generation
+
+    def prepare_with_prefix(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        inputs = prepare(*args, **kwargs)
+        if inputs.get("past_key_values") is not None and "cache" in inputs:
+            inputs["cache"] = inputs.pop("past_key_values")
+        return inputs
+
+    model.prepare_inputs_for_generation = prepare_with_prefix
+
+
+class Adapters:
+    """The adapters of one run: names, routing, their parameters, saving and loading."""
+
+    def __init__(self, settings: AdapterSettings, tasks: Sequence[str]):
+        self.settings = settings
+        self.tasks = list(dict.fromkeys(tasks))
+        self.owner: dict[str, str] = {}  # adapter parameter name -> the adapter it is part of
+
+    # -- which adapter answers which task ----------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        if self.settings.mode == "per_task":
+            return list(self.tasks)
+        return [self.settings.mode]  # "shared" or "routed"
+
+    def adapter_for(self, task: str | None) -> str:
+        """The adapter that answers ``task``; an unknown task is one sentence."""
+        if self.settings.mode != "per_task":
+            if self.settings.mode == "routed" and task not in self.tasks:
+                raise DataError(f"No route for task '{task}'; the routed adapter knows "
+                                f"{', '.join(self.tasks)}: ask with one of them.")
+            return self.names[0]
+        if task not in self.tasks:
+            raise DataError(f"No adapter for task '{task}'; adapters here: "
+                            f"{', '.join(self.tasks)}: ask with task= one of them.")
+        return task
+
+    def batch_key(self, task: str | None) -> str | None:
+        """Rows with different keys never share a batch: None where peft routes row by row
+        (LoRA's adapter_names, Poly's task_ids), else the adapter's name."""
+        if self.settings.mode == "routed" or (self.settings.method == "lora"
+                                              and self.settings.mode == "per_task"):
+            return None
+        return self.adapter_for(task)
+
+    @contextlib.contextmanager
+    def route(self, model: nn.Module, tasks: Sequence[str | None],
+              beams: int = 1) -> Iterator[dict[str, Any]]:
+        """Answer (or train on) rows of ``tasks``: sets the adapter in use and yields what
+        the forward or ``generate`` call needs besides its inputs."""
+        names = [self.adapter_for(t) for t in tasks]
+        if self.settings.mode == "routed":
+            if beams > 1:
+                raise DataError("A routed (Poly) adapter answers greedily: peft's Poly does "
+                                "not follow beam search; set num_beams to 1.")
+            index = torch.tensor([self.tasks.index(t) for t in tasks],
+                                 device=next(model.parameters()).device)
+            yield {"task_ids": index}
+            return
+        if len(set(names)) > 1:
+            if self.batch_key(tasks[0]) is not None or model.training:
+                raise DataError("A batch mixes tasks whose adapters cannot share it; train "
+                                "with one task per batch (data.batching.mixed: false).")
+            yield {"adapter_names": names}  # LoRA, answering: peft routes each row
+            return
+        self.activate(model, names[0])
+        yield {}
+
+    def activate(self, model: nn.Module, name: str) -> None:
+        """Put adapter ``name`` in use (and make only its weights trainable)."""
+        if self.settings.method in PEFT_METHODS:
+            if getattr(model, "active_adapter", None) != name:
+                model.set_adapter(name)
+            return
+        for module in model.modules():
+            if isinstance(module, Bank):
+                module.active = name
+
+    # -- building ------------------------------------------------------------------------------
+    def attach(self, model: nn.Module) -> nn.Module:
+        """Freeze ``model`` and give it these adapters (fresh); returns the adapted model."""
+        for p in model.parameters():
+            p.requires_grad_(False)
+        seen = {id(p) for p in model.parameters()}  # the base's
+        owner: dict[int, str] = {}
+        names = self.names
+        if self.settings.method in PEFT_METHODS:
+            import peft
+
+            config = _peft_config(model, self.settings, self.tasks)
+            for k, name in enumerate(names):  # each adapter's weights: the new ones
+                if k == 0:
+                    model = peft.get_peft_model(model, config, adapter_name=name)
+                else:
+                    model.add_adapter(name, config)
+                for p in model.parameters():
+                    if id(p) not in seen:
+                        owner[id(p)] = name
+                        seen.add(id(p))
+            if self.settings.method == "prefix":
+                _prefix_reaches_generate(model)
+        else:
+            _inject(model, self.settings, names)
+            for bank in (m for m in model.modules() if isinstance(m, Bank)):
+                for name, held in _held(bank).items():
+                    for p in ([held] if isinstance(held, nn.Parameter) else held.parameters()):
+                        owner[id(p)] = name
+        self.owner = {n: owner[id(p)] for n, p in model.named_parameters() if id(p) in owner}
+        for n, p in model.named_parameters():  # every adapter trains, only the active gets
+            p.requires_grad_(n in self.owner)  # gradients; the base is frozen
+        self.activate(model, names[0])
+        return model
+
+    @property
+    def keys(self) -> set[str]:
+        """The adapters' parameter names in the adapted model."""
+        return set(self.owner)
+
+    def counts(self, model: nn.Module) -> dict[str, int]:
+        """Parameters: the adapters' (all of them, and one adapter's) and the frozen base's."""
+        adapters = sum(p.numel() for n, p in model.named_parameters() if n in self.keys)
+        base = sum(p.numel() for n, p in model.named_parameters() if n not in self.keys)
+        return {"adapter_params": adapters, "per_adapter_params": adapters // len(self.names),
+                "base_params": base}
+
+    def state(self, model: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
+        """The adapters' weights alone (what checkpoints and exports keep)."""
+        return {prefix + n: p.detach() for n, p in model.named_parameters() if n in self.keys}
+
+    # -- saving and loading --------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        return {"settings": self.settings.to_dict(), "tasks": self.tasks, "names": self.names}
+
+    def save(self, model: nn.Module, folder: str | Path) -> list[Path]:
+        """One folder per adapter, each with its config and its weights (safetensors)."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        written = []
+        for name in self.names:
+            sub = folder / name
+            sub.mkdir(parents=True, exist_ok=True)
+            weights = {k: v.contiguous().cpu() for k, v in self.state(model).items()
+                       if self._belongs(k, name)}
+            save_file(weights, sub / WEIGHTS_FILE)
+            (sub / CONFIG_FILE).write_text(json.dumps({**self.info(), "name": name}, indent=2))
+            written.append(sub)
+        return written
+
+    def _belongs(self, key: str, name: str) -> bool:
+        """Whether parameter ``key`` is part of adapter ``name``."""
+        return self.owner.get(key) == name
+
+    def load(self, model: nn.Module, folder: str | Path) -> nn.Module:
+        """Attach fresh adapters to the base ``model`` and fill them from ``folder``."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        model = self.attach(model)
+        state: dict[str, torch.Tensor] = {}
+        for name in self.names:
+            file = folder / name / WEIGHTS_FILE
+            if not file.exists():
+                raise CheckpointError(f"Adapter folder {folder} has no weights for '{name}' "
+                                      f"({file} is missing); export the run again.")
+            state.update(load_file(str(file)))
+        missing = self.keys - set(state)
+        if missing:
+            raise CheckpointError(f"Adapter folder {folder} does not match its config "
+                                  f"({len(missing)} weights missing, e.g. {sorted(missing)[0]}); "
+                                  "export the run again.")
+        model.load_state_dict(state, strict=False)
+        return model
+
+    @classmethod
+    def read(cls, folder: str | Path) -> "Adapters":
+        """The adapters described in an export folder (any adapter's config)."""
+        folder = Path(folder)
+        configs = sorted(folder.glob(f"*/{CONFIG_FILE}"))
+        if not configs:
+            raise CheckpointError(f"{folder} holds no adapters (no */{CONFIG_FILE}); give the "
+                                  "adapters folder a run wrote (runs/<name>/adapters).")
+        info = json.loads(configs[0].read_text())
+        return cls(AdapterSettings(**info["settings"]), info["tasks"])
+
+
+def file_bytes(*paths: str | Path) -> int:
+    """Bytes on disk of files and folders (recursively), as measured from the files."""
+    total = 0
+    for path in map(Path, paths):
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return total
+
+
+__all__ = ["AdapterSettings", "Adapters", "METHODS", "MODES", "file_bytes"]
