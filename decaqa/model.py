@@ -260,6 +260,16 @@ class Seq2SeqQA(pl.LightningModule):
             rank = self._trainer.global_rank if self._trainer is not None else 0
             set_rng_states(states[rank] if rank < len(states) else states[0])
 
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters trained and in the base: with adapters, all the adapters' (every task's)
+        beside the frozen base; without, the whole model trains."""
+        if self.adapters is not None:
+            counts = self.adapters.counts(self.model)
+            return {"trainable": counts["adapter_params"], "base": counts["base_params"],
+                    "per_adapter": counts["per_adapter_params"]}
+        total = sum(p.numel() for p in self.model.parameters())
+        return {"trainable": total, "base": total}
+
     @property
     def export_name(self) -> str:
         """The folder a run's export goes to: ``model`` (a whole HF model) or ``adapters``."""

@@ -68,6 +68,8 @@ def provenance(trainer: pl.Trainer, module: Seq2SeqQA, data: TaskDataModule,
         "eval_batch_size": data.eval_batch_size, "eval_max_tokens": data.eval_max_tokens,
         "seed": data.seed, "split": data.eval_split,
         "checkpoint": checkpoint, "global_step": int(trainer.global_step),
+        "parameters": module.parameter_counts(),
+        "adapter": module.adapters.info() if module.adapters is not None else None,
         "tasks": data.task_info(), "data_report": data.report,
     }
 
@@ -87,25 +89,42 @@ class RunArtifacts(pl.Callback):
         self.started = run_started()
         self.elapsed_before = 0.0  # seconds spent by the run before it was resumed
         self.validation_s: list[float] = []
-        self._val_started = 0.0
+        self.training_s = 0.0      # in the training loop, validation left out
+        self._val_started = self._train_started = 0.0
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.time() - self.started
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "validation_s": list(self.validation_s),
-                "elapsed_s": round(self.elapsed(), 2),
+                "elapsed_s": round(self.elapsed(), 2), "training_s": round(self.training(), 2),
                 "plan": self.plan.to_dict() if self.plan is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = state.get("best")
         self.validation_s = list(state.get("validation_s", []))
         self.elapsed_before = float(state.get("elapsed_s", 0.0))
+        self.training_s = float(state.get("training_s", 0.0))
+
+    def training(self) -> float:
+        """Seconds in the training loop so far (validations left out)."""
+        running = time.time() - self._train_started if self._train_started else 0.0
+        return self.training_s + running
+
+    def on_train_start(self, trainer: pl.Trainer, module: Seq2SeqQA) -> None:
+        self._train_started = time.time()
+
+    def on_train_end(self, trainer: pl.Trainer, module: Seq2SeqQA) -> None:
+        self.training_s, self._train_started = self.training(), 0.0
 
     def on_validation_start(self, trainer: pl.Trainer, module: Seq2SeqQA) -> None:
         self._val_started = time.time()
+        if self._train_started and not trainer.sanity_checking:  # not training meanwhile
+            self.training_s, self._train_started = self.training(), 0.0
 
     def on_validation_end(self, trainer: pl.Trainer, module: Seq2SeqQA) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._train_started = time.time()
         if trainer.sanity_checking or module.results is None:
             return
         self.validation_s.append(round(time.time() - self._val_started, 2))
@@ -138,6 +157,7 @@ class RunArtifacts(pl.Callback):
             doc = document(self.best, provenance(trainer, module, data, best_path))
             doc["provenance"]["mixture"] = mixture
             doc["provenance"]["train_seconds"] = round(self.elapsed(), 1)
+            doc["provenance"]["training_loop_seconds"] = round(self.training(), 1)
             doc["provenance"]["precision"] = str(trainer.precision)
             doc["provenance"]["validation_seconds"] = self.validation_s
             if self.plan is not None:
