@@ -193,6 +193,12 @@ def test_a_mixed_batch_answers_as_each_task_alone(tok, method: str, mode: str) -
     alone = [generate_answers(model, tok, [s], 6, tasks=[t], adapters=adapters)[0]
              for s, t in zip(sources, TASKS)]
     assert mixed == alone
+    if mode == "per_task":  # and with beam search (peft routes LoRA's rows in beams too)
+        beams = generate_answers(model, tok, sources, 6, num_beams=3, tasks=TASKS,
+                                 adapters=adapters)
+        assert beams == [generate_answers(model, tok, [s], 6, num_beams=3, tasks=[t],
+                                          adapters=adapters)[0]
+                         for s, t in zip(sources, TASKS)]
     # routing matters: the same questions through another task's adapter answer otherwise
     through = {t: tuple(generate_answers(model, tok, sources, 6, tasks=[t] * 3,
                                          adapters=adapters)) for t in TASKS}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SMOKE = str(BENCHMARKS.parent / "configs" / "smoke.yaml")
 
 CASES = {
     "train_throughput.py": (["--steps", "6"],
@@ -20,6 +21,12 @@ CASES = {
     "data_scale.py": (["--sizes", "300", "3000", "--num-proc", "1"],
                       {"rows_per_s_100k", "rows_per_s_1m", "peak_rss_mb_100k", "peak_rss_mb_1m",
                        "memory_ratio", "cache_speedup"}),
+    "specialist_vs_generalist.py": (["--base-steps", "4", "--steps", "10", "--val-limit", "2",
+                                     "--out", "svg", "--methods", "base", "full_multitask",
+                                     "full_per_task", "bitfit", "lora_routed"],
+                                    {"methods", "base_bytes"}),
+    "kill_and_resume.py": (["--config", SMOKE, "--steps", "60", "--kill-at", "20", "--every",
+                            "5", "--out", "runs"], {"uninterrupted", "resumed", "identical"}),
 }
 
 
@@ -37,3 +44,23 @@ def test_benchmark_ends_with_its_json_line(script: str, tmp_path: Path) -> None:
         assert result["ratio"] > 0
     if script == "ask_throughput.py":
         assert result["n"] == 30 and result["identical"] is True
+    if script == "specialist_vs_generalist.py":
+        methods = result["methods"]
+        assert list(methods) == ["base", "full_multitask", "full_per_task", "bitfit",
+                                 "lora_routed"]
+        for row in methods.values():
+            assert set(row) == {"trainable_pct", "disk_bytes_all_tasks", "decascore", "train_s"}
+        base = result["base_bytes"]
+        assert methods["base"]["disk_bytes_all_tasks"] == base
+        assert methods["full_per_task"]["disk_bytes_all_tasks"] == 10 * base   # ten models
+        assert methods["full_per_task"]["trainable_pct"] == 1000.0
+        assert base < methods["bitfit"]["disk_bytes_all_tasks"] < 1.5 * base
+        assert (tmp_path / "svg" / "table.md").exists()
+        assert (tmp_path / "svg" / "chart.png").read_bytes().startswith(b"\x89PNG")
+    if script == "kill_and_resume.py":   # killed part-way, resumed to the very same run
+        assert 20 <= result["resumed"]["killed_at"] < 60
+        assert result["resumed"]["step"] == result["uninterrupted"]["step"] == 60
+        assert result["resumed"]["decascore"] == result["uninterrupted"]["decascore"]
+        assert result["resumed"]["mixture"] == result["uninterrupted"]["mixture"]
+        assert result["identical"] == {"scores": True, "mixture": True, "predictions": True,
+                                       "weights": True}

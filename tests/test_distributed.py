@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from decaqa.cli import run
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
@@ -68,23 +67,6 @@ def test_evaluate_on_two_processes_equals_one(ddp_run: Path, tmp_path: Path) -> 
         assert b["tasks"][name]["examples"] == row["examples"] == 11   # 11: odd, uneven shares
     # every example exactly once, the same answers, in the same (data) order
     assert preds_two.read_text() == preds_one.read_text()
-
-
-def test_bf16_ddp_runs_in_one_command(tmp_path: Path) -> None:
-    """The same config scales out unchanged: no code path of ours assumes one process."""
-    run_dir = tmp_path / "bf16"
-    decaqa("fit", "--config", str(SMOKE), "--run_dir", str(run_dir), *DDP,
-           "--trainer.precision", "bf16-mixed", "--trainer.gradient_clip_val", "1.0",
-           "--trainer.max_steps", "4", "--trainer.val_check_interval", "4",
-           "--trainer.enable_progress_bar", "false", cwd=tmp_path)
-    assert json.loads((run_dir / "metrics.json").read_text())["provenance"]["precision"] \
-        == "bf16-mixed"
-
-
-def test_in_process_runs_are_one_process(tmp_path: Path) -> None:
-    """`run([...])` from Python (a notebook, these tests) trains in this process."""
-    assert run(["fit", "--config", str(SMOKE), "--run_dir", str(tmp_path / "r"),
-                "--trainer.max_steps", "2", "--trainer.val_check_interval", "2"]) == 0
 
 
 def test_ddp_resume_goes_on_as_the_uninterrupted_run(tmp_path: Path) -> None:
