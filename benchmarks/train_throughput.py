@@ -140,7 +140,7 @@ def main() -> None:
     print("data: the mini decathlon" + (" + the real samples in ../shared/data/real"
                                          if with_real else " (../shared absent: no real samples)"))
     module = Seq2SeqQA(config={**cfg["config"], **(args.model_config or {})},
-                       vocab_size=cfg["vocab_size"],
+                       copy=cfg.get("copy"), vocab_size=cfg["vocab_size"],
                        learning_rate=cfg["learning_rate"], warmup_steps=10)
     tokenizer = module.build_tokenizer(data.training_texts)
     data.connect(tokenizer)

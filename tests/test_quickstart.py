@@ -2,9 +2,7 @@
 
 Slow (nine minutes: the config's time budget); CI runs it, `-m "not slow"` skips it locally.
 The promise is the time: the run sizes itself to its 9-minute budget on whatever machine runs
-it, so its score follows the machine and its load (472 on an AMD EPYC where bf16 is fast,
-396.7-435.1 in six runs on an Intel Xeon where fp32 is the faster precision, 309.4 on an AMD
-EPYC with AVX2 only, where fp32 takes 148 ms a step and bf16 is emulated; README).
+it, so its score follows the machine and its load (README: the figures of each machine).
 """
 from __future__ import annotations
 
@@ -30,18 +28,27 @@ def test_quickstart_reaches_its_figures(tmp_path: Path) -> None:
     floor, _ = majority_baseline(MINI_DECATHLON_TASKS)
     beaten = [t for t in MINI_DECATHLON_TASKS
               if doc["tasks"][t]["score"] > floor["tasks"][t]["score"]]
-    print(f"quickstart: decaScore {doc['decascore']:.1f} in {minutes:.1f} min; "
-          f"beats the majority baseline on {len(beaten)}/10")
+    steps = doc["provenance"]["time_budget"]["steps"]
+    print(f"quickstart: decaScore {doc['decascore']:.1f} in {minutes:.1f} min, {steps} steps; "
+          f"beats the majority baseline on {len(beaten)}/10; squad copy rate "
+          f"{doc['tasks']['squad']['copy_rate']:.2f}")
     assert minutes <= 10, minutes                              # the README's promise
     assert doc["provenance"]["time_budget"]["budget_s"] == 540
-    # Far above the floor (101.2) on the machines we know, by how many steps the budget let
-    # the machine train: the Intel Xeon trains about 4,900 steps and its lowest of six runs
-    # was 396.7 (the floor's 3.5x is 354); the AVX2-only AMD EPYC trains 1,800-2,100 steps in
-    # the same nine minutes (its speed varied by 15% between runs) and reached 255.8, 304.5
-    # and 309.4 (the floor's 2.2x is 223), beating the floor on 8 or 9 tasks (qa_zre and
-    # wikisql, the copying tasks, need more steps than that).
-    steps = doc["provenance"]["time_budget"]["steps"]
-    fast = steps >= 4000
-    print(f"quickstart: {steps} steps in the budget ({'fast' if fast else 'slow'} machine)")
-    assert doc["decascore"] >= (3.5 if fast else 2.2) * floor["decascore"]
-    assert len(beaten) >= (8 if fast else 7)
+    # With the copy head (model.copy: context+question) the quickstart copies the names in
+    # front of it. It scored 672.0 in 6,008 steps on the Intel Xeon with AMX of this release
+    # and 639.5, 650.4 and 642.1 in 3,562-3,883 steps on an AMD EPYC with AVX-512 (issue 11
+    # asks >= 600); shorter budgets stand in for slower machines: 552.0 in 2,193 steps (five
+    # minutes on the EPYC) and 448.4 in 1,489 steps (2 min 50 s on the Xeon), every task above
+    # its floor in both. So: >= 600 where the machine trains 3,500 steps or more, else 4x the
+    # floor (405). Every task beats its floor either way, and squad copies.
+    fast = steps >= 3500
+    assert doc["decascore"] >= (600 if fast else 4 * floor["decascore"]), doc["decascore"]
+    assert len(beaten) == 10, sorted(set(MINI_DECATHLON_TASKS) - set(beaten))
+    assert doc["tasks"]["squad"]["copy_rate"] >= 0.9
+    # the README's own example answers with a name from its context
+    import decaqa
+
+    context = "Tavo Brenik was born in Olmora. He works for Kestrel Mills."
+    answer = decaqa.load(str(tmp_path / "model")).ask("Where was Tavo Brenik born?", context)
+    print(f"README example: {answer!r}")
+    assert answer and answer in context, answer
