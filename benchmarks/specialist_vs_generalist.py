@@ -39,6 +39,10 @@ same in the quick and the full run.
     python benchmarks/specialist_vs_generalist.py           # the full run (under 30 min)
     python benchmarks/specialist_vs_generalist.py --quick   # reduced (under 5 min)
 
+The quick run checks the whole pipeline (every row trains, saves, is measured and scored;
+1 min 42 s on the Xeon); its base has too few steps to have learnt much, so its scores are
+near the floor: read the full run's.
+
 Writes ``OUT/table.md`` and ``OUT/chart.png`` (score against bytes on disk, one point per
 method) and ends with one JSON line: ``{"methods": {name: {"trainable_pct",
 "disk_bytes_all_tasks", "decascore", "train_s"}}, "base_bytes": ...}``.
