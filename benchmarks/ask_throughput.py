@@ -25,13 +25,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine  # noqa: E402
+import decaqa
+from decaqa.answer import autocast
+from decaqa.budget import describe_machine
+from decaqa.data import MINI_DECATHLON_TASKS
+from decaqa.example import clip_ids, format_input
 
-import decaqa  # noqa: E402
-from decaqa.answer import autocast  # noqa: E402
-from decaqa.data import MINI_DECATHLON_TASKS  # noqa: E402
-from decaqa.example import clip_ids, format_input  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def train_quick_model(folder: Path, steps: int) -> Path:
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=512)
     parser.add_argument("--train-steps", type=int, default=600)
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.model) if args.model else train_quick_model(Path(tmp) / "run",
                                                                       args.train_steps)

@@ -25,8 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine  # noqa: E402
+from decaqa.budget import describe_machine
 
 WORDS = ("river city north stone market engineer studied founded wrote built village "
          "company station museum garden winter summer library valley bridge harbour "
@@ -87,7 +86,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs=2, default=[100_000, 1_000_000])
     parser.add_argument("--num-proc", type=int, default=2)
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     from decaqa.tokenizer import train_tokenizer
 
     small, large = args.sizes

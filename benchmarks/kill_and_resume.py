@@ -25,8 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine  # noqa: E402
+from decaqa.budget import describe_machine
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def step_of(ckpt: Path) -> int:
@@ -60,7 +61,7 @@ def main() -> None:
     if not 0 < args.kill_at < args.steps:
         raise SystemExit(f"--kill-at must lie between 0 and --steps ({args.steps}); "
                          f"got {args.kill_at}")
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     out = Path(args.out or tempfile.mkdtemp(prefix="kill_and_resume_")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     config = str(Path(args.config).resolve())

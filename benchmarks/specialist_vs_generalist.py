@@ -53,16 +53,13 @@ import argparse
 import contextlib
 import io
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine  # noqa: E402
-
-from decaqa.adapters import file_bytes  # noqa: E402
-from decaqa.cli import run  # noqa: E402
-from decaqa.data import MINI_DECATHLON_TASKS  # noqa: E402
+from decaqa.adapters import file_bytes
+from decaqa.budget import describe_machine
+from decaqa.cli import run
+from decaqa.data import MINI_DECATHLON_TASKS
 
 PRETRAIN = ["squad", "qa_srl", "iwslt", "cnn_dailymail", "multinli"]
 NEW = [t for t in MINI_DECATHLON_TASKS if t not in PRETRAIN]
@@ -133,7 +130,7 @@ def main() -> None:
     val_limit = args.val_limit or (16 if args.quick else 100)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     print(f"protocol: base pretrained on {', '.join(PRETRAIN)} for {base_steps} steps; new "
           f"to it: {', '.join(NEW)}; every row {steps} steps on all ten; {val_limit} "
           "validation examples per task", flush=True)

@@ -31,7 +31,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, KeysView, Sequence
 
 import torch
 from torch import nn
@@ -395,9 +395,9 @@ class Adapters:
         return model
 
     @property
-    def keys(self) -> set[str]:
+    def keys(self) -> KeysView[str]:
         """The adapters' parameter names in the adapted model."""
-        return set(self.owner)
+        return self.owner.keys()
 
     def counts(self, model: nn.Module) -> dict[str, int]:
         """Parameters: the adapters' (all of them, and one adapter's) and the frozen base's."""
@@ -419,20 +419,17 @@ class Adapters:
         from safetensors.torch import save_file
 
         folder = Path(folder)
+        state = self.state(model)
         written = []
         for name in self.names:
             sub = folder / name
             sub.mkdir(parents=True, exist_ok=True)
-            weights = {k: v.contiguous().cpu() for k, v in self.state(model).items()
-                       if self._belongs(k, name)}
+            weights = {k: v.contiguous().cpu() for k, v in state.items()
+                       if self.owner[k] == name}
             save_file(weights, sub / WEIGHTS_FILE)
             (sub / CONFIG_FILE).write_text(json.dumps({**self.info(), "name": name}, indent=2))
             written.append(sub)
         return written
-
-    def _belongs(self, key: str, name: str) -> bool:
-        """Whether parameter ``key`` is part of adapter ``name``."""
-        return self.owner.get(key) == name
 
     def load(self, model: nn.Module, folder: str | Path) -> nn.Module:
         """Attach fresh adapters to the base ``model`` and fill them from ``folder``."""

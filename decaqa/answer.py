@@ -67,9 +67,10 @@ def _routing(adapters: Any, tasks: Sequence[str | None] | None, n: int
     return rows, [adapters.batch_key(t) for t in rows]
 
 
-def _route(adapters: Any, model: PreTrainedModel, tasks: Sequence[str | None], beams: int = 1
+def routed(adapters: Any, model: PreTrainedModel, tasks: Sequence[str | None], beams: int = 1
            ) -> contextlib.AbstractContextManager[dict[str, Any]]:
-    """The batch's adapters in use, and the call's extra arguments (nothing without)."""
+    """The adapters of these rows' tasks in use, and the forward or generate call's extra
+    arguments (nothing without adapters): answering here and training steps alike."""
     if adapters is None:
         return contextlib.nullcontext({})
     return adapters.route(model, tasks, beams)
@@ -115,7 +116,7 @@ def generate_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         for batch in plan_batches([len(s) for s in sources], max_rows, max_tokens, caps, keys):
             ids, mask = pad([sources[i] for i in batch], tokenizer.pad_token_id, device)
             with autocast(precision, device), \
-                    _route(adapters, model, [rows[i] for i in batch], num_beams) as extra:
+                    routed(adapters, model, [rows[i] for i in batch], num_beams) as extra:
                 out = model.generate(input_ids=ids, attention_mask=mask,
                                      max_new_tokens=caps[batch[0]], num_beams=num_beams,
                                      do_sample=False, **extra)
@@ -160,7 +161,7 @@ def choice_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
             labels, label_mask = pad(targets, tokenizer.pad_token_id, device, fill=-100)
             index = torch.tensor(owners, device=device)
             with autocast(precision, device), \
-                    _route(adapters, model, [rows[batch[o]] for o in owners]) as extra:
+                    routed(adapters, model, [rows[batch[o]] for o in owners]) as extra:
                 if adapters is None:
                     encoded = model.get_encoder()(input_ids=ids, attention_mask=mask)
                     logits = model(encoder_outputs=_repeat_rows(encoded, index),

@@ -27,6 +27,25 @@ RESERVE_S = 5.0        # export, metrics.json, the summary: measured at 1-3 s on
 TRAIN_MARGIN = 0.985   # Lightning's own per-step work (logging, progress) beyond the probe
 
 
+def describe_machine() -> str:
+    """The machine a figure was measured on — CPU model, cores, torch threads, GPU, torch and
+    Python — as run provenance and every benchmark print it (a timing means nothing without)."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info
+                        if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return (f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads{gpu}, "
+            f"torch {torch.__version__}, Python {platform.python_version()}")
+
+
 def parse_duration(text: str | float | int | None) -> float | None:
     """``9m``, ``540s``, ``1h30m``, ``90`` (seconds) -> seconds; None stays None."""
     if text is None or text == "":

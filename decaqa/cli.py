@@ -102,7 +102,7 @@ def _check_tokenizer(args: argparse.Namespace, examples: list) -> tuple[object, 
     if args.model:
         from pathlib import Path
 
-        from decaqa.qa import EXPORT_INFO, check_model_path, read_checkpoint
+        from decaqa.qa import check_model_path, export_info, read_checkpoint
         from decaqa.tokenizer import from_checkpoint
 
         path = Path(args.model)
@@ -110,9 +110,7 @@ def _check_tokenizer(args: argparse.Namespace, examples: list) -> tuple[object, 
             ckpt = read_checkpoint(path)
             return from_checkpoint(ckpt), f"{path}'s", dict(ckpt.get("decaqa_info", {}))
         check_model_path(path)
-        info = path / EXPORT_INFO
-        return (load_tokenizer(str(path)), f"{path}'s",
-                json.loads(info.read_text()) if info.exists() else {})
+        return load_tokenizer(str(path)), f"{path}'s", export_info(path)
     if args.tokenizer:
         return load_tokenizer(args.tokenizer), args.tokenizer, {}
     from decaqa.example import DEFAULT_FORMAT, format_input

@@ -7,7 +7,6 @@ answers and metric names that scoring needs.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from collections import defaultdict
@@ -19,7 +18,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decaqa.adapters import Adapters, AdapterSettings
-from decaqa.answer import CHOICE_MODES, generate_answers, rank_choices
+from decaqa.answer import CHOICE_MODES, generate_answers, rank_choices, routed
 from decaqa.copying import check_mode as check_copy_mode
 from decaqa.network import build_network
 from decaqa.results import score_predictions
@@ -128,7 +127,7 @@ class Seq2SeqQA(pl.LightningModule):
 
     # -- training --------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        with self.routed(batch.get("task", [])) as extra:  # adapters: the batch's own
+        with routed(self.adapters, self.model, batch.get("task", [])) as extra:  # its adapters
             out = self.model(input_ids=batch["input_ids"],
                              attention_mask=batch["attention_mask"], labels=batch["labels"],
                              **extra)
@@ -138,12 +137,6 @@ class Seq2SeqQA(pl.LightningModule):
         if len(tasks) == 1:  # the sampler's batches hold one task: a per-task loss curve
             self.log(f"train/{tasks.pop()}/loss", out.loss, batch_size=size)
         return out.loss
-
-    def routed(self, tasks: list[str]) -> contextlib.AbstractContextManager[dict[str, Any]]:
-        """The adapters of these rows' tasks in use (nothing without adapters)."""
-        if self.adapters is None:
-            return contextlib.nullcontext({})
-        return self.adapters.route(self.model, tasks)
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams

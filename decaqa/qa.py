@@ -161,27 +161,33 @@ def load(path: str | Path, device: str | None = None, trust_remote_code: bool = 
 
     hf_logging.disable_progress_bar()  # keep stdout/stderr to the answer and real messages
     path = Path(path)
-    info_of = lambda folder: (json.loads((folder / EXPORT_INFO).read_text())  # noqa: E731
-                              if (folder / EXPORT_INFO).exists() else {})
-    if adapters is None and path.is_dir() and "adapter" in info_of(path):
-        adapters, path = path, Path(info_of(path)["base"])
+    own = export_info(path) if adapters is None and path.is_dir() else {}
+    if "adapter" in own:  # an adapters folder, over the base it names
+        adapters, path = path, Path(own["base"])
     if path.suffix == ".ckpt":
         model, tokenizer, info, adapted = load_checkpoint(path)
     else:
         check_model_path(path)
         model = load_pretrained(str(path), trust_remote_code=trust_remote_code)
         tokenizer = load_tokenizer(str(path), trust_remote_code)
-        info, adapted = info_of(path), None
+        info, adapted = export_info(path), None
     if adapters is not None:
         from decaqa.adapters import Adapters
 
         folder = Path(adapters)
         adapted = Adapters.read(folder)
         model = adapted.load(model, folder)
-        info = {**info, **info_of(folder)}  # the adapters' run: its tasks, caps, format
+        info = {**info, **export_info(folder)}  # the adapters' run: its tasks, caps, format
     if device:
         model = model.to(device)
     return QA(model, tokenizer, info, adapted)
+
+
+def export_info(folder: str | Path) -> dict[str, Any]:
+    """A model folder's decaqa.json (the run's answering settings, an adapters folder's base),
+    or nothing for a folder decaqa did not write."""
+    file = Path(folder) / EXPORT_INFO
+    return json.loads(file.read_text()) if file.exists() else {}
 
 
 def check_model_path(path: Path) -> None:

@@ -8,7 +8,6 @@ task mixture and a HuggingFace-format export in `model/`.
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
 import warnings
@@ -23,7 +22,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from rich.console import Console
 
 import decaqa
-from decaqa.budget import TRAIN_MARGIN, Plan, run_started
+from decaqa.budget import TRAIN_MARGIN, Plan, describe_machine, run_started
 from decaqa.data import TaskDataModule
 from decaqa.checkpoints import AtomicCheckpointIO, LastCheckpoint
 from decaqa.errors import CheckpointError, ConfigError
@@ -57,8 +56,7 @@ def provenance(trainer: pl.Trainer, module: Seq2SeqQA, data: TaskDataModule,
     return {
         "decaqa_version": decaqa.__version__,
         "torch_version": torch.__version__,
-        "machine": f"{platform.machine()} {platform.processor() or ''} "
-                   f"{torch.get_num_threads()} threads".strip(),
+        "machine": describe_machine(),
         "model": module.hparams.model or {"from_scratch": module.hparams.config},
         "generation": {"max_new_tokens": module.hparams.max_new_tokens,
                        "num_beams": module.hparams.num_beams, "do_sample": False},
