@@ -27,7 +27,7 @@ import torch
 
 import decaqa
 from decaqa.answer import autocast
-from decaqa.budget import describe_machine
+from decaqa.provenance import describe_machine
 from decaqa.data import MINI_DECATHLON_TASKS
 from decaqa.example import clip_ids, format_input
 

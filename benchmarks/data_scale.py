@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from decaqa.budget import describe_machine
+from decaqa.provenance import describe_machine
 
 WORDS = ("river city north stone market engineer studied founded wrote built village "
          "company station museum garden winter summer library valley bridge harbour "
@@ -49,7 +49,8 @@ def write_rows(path: Path, n: int, seed: int = 0) -> None:
 def child(file: str, tokenizer_file: str, num_proc: int) -> None:
     """One measured pass: load, convert, tokenize; prints a JSON line of its figures."""
     started = time.perf_counter()
-    from decaqa.data import convert_split, load_local, tokenize_split
+    from decaqa.data import convert_split, tokenize_split
+    from decaqa.datafiles import load_local
     from decaqa.example import DEFAULT_FORMAT
     from decaqa.tasks import get_task
     from decaqa.tokenizer import load_tokenizer

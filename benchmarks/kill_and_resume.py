@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from decaqa.budget import describe_machine
+from decaqa.provenance import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -57,7 +57,7 @@ import time
 from pathlib import Path
 
 from decaqa.adapters import file_bytes
-from decaqa.budget import describe_machine
+from decaqa.provenance import describe_machine
 from decaqa.cli import run
 from decaqa.data import MINI_DECATHLON_TASKS
 

@@ -31,7 +31,7 @@ import torch
 import yaml
 
 from decaqa.answer import autocast
-from decaqa.budget import describe_machine
+from decaqa.provenance import describe_machine
 from decaqa.data import MINI_DECATHLON_TASKS, TaskDataModule, collate
 from decaqa.model import Seq2SeqQA
 from decaqa.sampling import Batching, Mixture

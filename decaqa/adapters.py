@@ -23,6 +23,9 @@ routed (LoRA mixes tasks in one batch with peft's per-row ``adapter_names``, Pol
 ``task_ids``; the others answer a batch of one task at a time), which parameters are the
 adapters' (the only ones a checkpoint or an export keeps: the frozen base is never written
 again), and how they are saved and loaded.
+
+Each method is one entry of `METHOD_TABLE` (a peft config or an injector of our banks, and
+whether its rows may mix in a batch): a new method is one entry and the code it names.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Iterator, KeysView, Sequence
+from typing import Any, Callable, Iterator, KeysView, Sequence
 
 import torch
 from torch import nn
@@ -39,9 +42,6 @@ from torch.nn import functional as F
 
 from decaqa.errors import CheckpointError, ConfigError, DataError
 
-PEFT_METHODS = ("lora", "ia3", "prefix", "prompt", "ln_tuning")
-OUR_METHODS = ("bitfit", "houlsby", "adapterbias")
-METHODS = PEFT_METHODS + OUR_METHODS
 MODES = ("shared", "per_task", "routed")
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -223,54 +223,69 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
     setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
 
 
-def _inject(model: nn.Module, settings: AdapterSettings, names: Sequence[str]) -> int:
-    """Put our method's banks in place of the layers it adapts; returns how many."""
-    method = settings.method
-    if method == "bitfit":
-        chosen = [(n, m) for n, m in model.named_modules()
-                  if isinstance(m, (nn.Linear, nn.LayerNorm))
-                  and getattr(m, "bias", None) is not None and m is not
-                  model.get_output_embeddings()]
-        if not chosen:
-            raise ConfigError(f"This {model.config.model_type} model has no bias terms (T5 "
-                              "uses none), so BitFit has nothing to train; use ln_tuning or "
-                              "ia3 instead, or a model with biases such as bart.")
-        for n, m in chosen:
-            _replace(model, n, BiasBank(m, names))
-        return len(chosen)
-    wanted = set(_targets(model, settings, method))
+def _bitfit_layers(model: nn.Module, settings: AdapterSettings, names: Sequence[str]) -> None:
+    """BitFit: every linear and layer-norm bias gets one copy per adapter."""
     chosen = [(n, m) for n, m in model.named_modules()
-              if isinstance(m, nn.Linear) and n.rpartition(".")[2] in wanted]
+              if isinstance(m, (nn.Linear, nn.LayerNorm))
+              and getattr(m, "bias", None) is not None and m is not model.get_output_embeddings()]
     if not chosen:
-        raise ConfigError(f"No module of this model is named {', '.join(sorted(wanted))}; "
-                          "give model.adapter.target_modules.")
+        raise ConfigError(f"This {model.config.model_type} model has no bias terms (T5 "
+                          "uses none), so BitFit has nothing to train; use ln_tuning or "
+                          "ia3 instead, or a model with biases such as bart.")
     for n, m in chosen:
-        _replace(model, n, HoulsbyBank(m, names, settings.bottleneck) if method == "houlsby"
-                 else ShiftBank(m, names))
-    return len(chosen)
+        _replace(model, n, BiasBank(m, names))
+
+
+def _banks_on_targets(make: Any) -> Any:
+    """An injector that puts ``make(layer, names, settings)`` in place of each target layer."""
+    def inject(model: nn.Module, settings: AdapterSettings, names: Sequence[str]) -> None:
+        wanted = set(_targets(model, settings, settings.method))
+        chosen = [(n, m) for n, m in model.named_modules()
+                  if isinstance(m, nn.Linear) and n.rpartition(".")[2] in wanted]
+        if not chosen:
+            raise ConfigError(f"No module of this model is named {', '.join(sorted(wanted))}; "
+                              "give model.adapter.target_modules.")
+        for n, m in chosen:
+            _replace(model, n, make(m, names, settings))
+    return inject
 
 
 # -- peft's methods -----------------------------------------------------------------------------
-def _peft_config(model: nn.Module, settings: AdapterSettings, tasks: Sequence[str]):
+def _peft_kind():
     import peft
 
-    kind = peft.TaskType.SEQ_2_SEQ_LM
-    method = settings.method
-    if settings.mode == "routed":
+    return peft, peft.TaskType.SEQ_2_SEQ_LM
+
+
+def _lora_config(model: nn.Module, settings: AdapterSettings, tasks: Sequence[str]):
+    peft, kind = _peft_kind()
+    if settings.mode == "routed":  # Poly: LoRA skills shared by the tasks, mixed per task
         return peft.PolyConfig(task_type=kind, r=settings.r, n_tasks=len(tasks),
                                n_skills=settings.skills, n_splits=1,
                                target_modules=_targets(model, settings, "lora"))
-    if method == "lora":
-        return peft.LoraConfig(task_type=kind, r=settings.r, lora_alpha=settings.alpha,
-                               lora_dropout=settings.dropout,
-                               target_modules=_targets(model, settings, "lora"))
-    if method == "ia3":
-        return peft.IA3Config(task_type=kind, target_modules=_targets(model, settings, "ia3"),
-                              feedforward_modules=TARGETS["ia3_feedforward"][_family(model)])
-    if method == "prefix":
-        return peft.PrefixTuningConfig(task_type=kind, num_virtual_tokens=settings.virtual_tokens)
-    if method == "prompt":
-        return peft.PromptTuningConfig(task_type=kind, num_virtual_tokens=settings.virtual_tokens)
+    return peft.LoraConfig(task_type=kind, r=settings.r, lora_alpha=settings.alpha,
+                           lora_dropout=settings.dropout,
+                           target_modules=_targets(model, settings, "lora"))
+
+
+def _ia3_config(model: nn.Module, settings: AdapterSettings, tasks: Sequence[str]):
+    peft, kind = _peft_kind()
+    return peft.IA3Config(task_type=kind, target_modules=_targets(model, settings, "ia3"),
+                          feedforward_modules=TARGETS["ia3_feedforward"][_family(model)])
+
+
+def _prefix_config(model: nn.Module, settings: AdapterSettings, tasks: Sequence[str]):
+    peft, kind = _peft_kind()
+    return peft.PrefixTuningConfig(task_type=kind, num_virtual_tokens=settings.virtual_tokens)
+
+
+def _prompt_config(model: nn.Module, settings: AdapterSettings, tasks: Sequence[str]):
+    peft, kind = _peft_kind()
+    return peft.PromptTuningConfig(task_type=kind, num_virtual_tokens=settings.virtual_tokens)
+
+
+def _ln_tuning_config(model: nn.Module, settings: AdapterSettings, tasks: Sequence[str]):
+    peft, kind = _peft_kind()
     return peft.LNTuningConfig(task_type=kind, target_modules=settings.target_modules)
 
 
@@ -291,6 +306,38 @@ def _prefix_reaches_generate(model: nn.Module) -> None:
     model.prepare_inputs_for_generation = prepare_with_prefix
 
 
+# -- the methods: one entry each --------------------------------------------------------------
+@dataclass(frozen=True)
+class Method:
+    """One adapter method: how it is attached and how its rows are routed. Saving is the same
+    for every method (`Adapters.save`: the weights each adapter owns, one folder each).
+
+    peft_config: ``(model, settings, tasks) -> peft config`` for a method of peft's;
+    inject: ``(model, settings, names) -> None``, putting our banks in place, for ours;
+    mixes_rows: a batch may mix tasks, routed row by row (peft's ``adapter_names``);
+    after: a fix applied to the adapted model (``(model) -> None``).
+    """
+
+    peft_config: Callable[..., Any] | None = None
+    inject: Callable[..., None] | None = None
+    mixes_rows: bool = False
+    after: Callable[[nn.Module], None] | None = None
+
+
+METHOD_TABLE: dict[str, Method] = {
+    "lora": Method(peft_config=_lora_config, mixes_rows=True),
+    "ia3": Method(peft_config=_ia3_config),
+    "prefix": Method(peft_config=_prefix_config, after=_prefix_reaches_generate),
+    "prompt": Method(peft_config=_prompt_config),
+    "ln_tuning": Method(peft_config=_ln_tuning_config),
+    "bitfit": Method(inject=_bitfit_layers),
+    "houlsby": Method(inject=_banks_on_targets(
+        lambda layer, names, s: HoulsbyBank(layer, names, s.bottleneck))),
+    "adapterbias": Method(inject=_banks_on_targets(lambda layer, names, s: ShiftBank(layer, names))),
+}
+METHODS = tuple(METHOD_TABLE)
+
+
 class Adapters:
     """The adapters of one run: names, routing, their parameters, saving and loading."""
 
@@ -298,6 +345,16 @@ class Adapters:
         self.settings = settings
         self.tasks = list(dict.fromkeys(tasks))
         self.owner: dict[str, str] = {}  # adapter parameter name -> the adapter it is part of
+
+    @property
+    def method(self) -> Method:
+        """The method's entry in `METHOD_TABLE`."""
+        return METHOD_TABLE[self.settings.method]
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any]) -> "Adapters":
+        """The adapters `info` describes (as a checkpoint or an adapter's config holds it)."""
+        return cls(AdapterSettings(**info["settings"]), info["tasks"])
 
     # -- which adapter answers which task ----------------------------------------------------
     @property
@@ -321,7 +378,7 @@ class Adapters:
     def batch_key(self, task: str | None) -> str | None:
         """Rows with different keys never share a batch: None where peft routes row by row
         (LoRA's adapter_names, Poly's task_ids), else the adapter's name."""
-        if self.settings.mode == "routed" or (self.settings.method == "lora"
+        if self.settings.mode == "routed" or (self.method.mixes_rows
                                               and self.settings.mode == "per_task"):
             return None
         return self.adapter_for(task)
@@ -351,7 +408,7 @@ class Adapters:
 
     def activate(self, model: nn.Module, name: str) -> None:
         """Put adapter ``name`` in use (and make only its weights trainable)."""
-        if self.settings.method in PEFT_METHODS:
+        if self.method.peft_config is not None:
             if getattr(model, "active_adapter", None) != name:
                 model.set_adapter(name)
             return
@@ -367,10 +424,10 @@ class Adapters:
         seen = {id(p) for p in model.parameters()}  # the base's
         owner: dict[int, str] = {}
         names = self.names
-        if self.settings.method in PEFT_METHODS:
+        if self.method.peft_config is not None:
             import peft
 
-            config = _peft_config(model, self.settings, self.tasks)
+            config = self.method.peft_config(model, self.settings, self.tasks)
             for k, name in enumerate(names):  # each adapter's weights: the new ones
                 if k == 0:
                     model = peft.get_peft_model(model, config, adapter_name=name)
@@ -380,14 +437,14 @@ class Adapters:
                     if id(p) not in seen:
                         owner[id(p)] = name
                         seen.add(id(p))
-            if self.settings.method == "prefix":
-                _prefix_reaches_generate(model)
         else:
-            _inject(model, self.settings, names)
+            self.method.inject(model, self.settings, names)
             for bank in (m for m in model.modules() if isinstance(m, Bank)):
                 for name, held in _held(bank).items():
                     for p in ([held] if isinstance(held, nn.Parameter) else held.parameters()):
                         owner[id(p)] = name
+        if self.method.after is not None:
+            self.method.after(model)
         self.owner = {n: owner[id(p)] for n, p in model.named_parameters() if id(p) in owner}
         for n, p in model.named_parameters():  # every adapter trains, only the active gets
             p.requires_grad_(n in self.owner)  # gradients; the base is frozen
@@ -460,8 +517,7 @@ class Adapters:
         if not configs:
             raise CheckpointError(f"{folder} holds no adapters (no */{CONFIG_FILE}); give the "
                                   "adapters folder a run wrote (runs/<name>/adapters).")
-        info = json.loads(configs[0].read_text())
-        return cls(AdapterSettings(**info["settings"]), info["tasks"])
+        return cls.from_info(json.loads(configs[0].read_text()))
 
 
 def file_bytes(*paths: str | Path) -> int:

@@ -1,6 +1,9 @@
 """The one batched answering path: validation, `decaqa evaluate`, `ask`, `ask_batch` and
 `predict` all come here, so the same input gets the same answer whichever way it was asked.
 
+`answer` decides how each row is answered, for every caller: ranked among its choices when
+the mode ranks and the row has choices, else generated up to its task's cap (`task_cap`).
+
 Generation: sort by (generation cap, length), cut into batches by a row count and a token
 budget (``longest x rows``), pad each batch only to its own longest input, generate, decode,
 and hand the answers back in the caller's order. Batches never mix generation caps, so a
@@ -19,13 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from decaqa.sampling import split_budget
+from decaqa.errors import ConfigError
+from decaqa.sampling import pad, split_budget
 
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
 CHOICE_MODES = ("generate", "rank", "rank_mean")
@@ -74,18 +78,6 @@ def routed(adapters: Any, model: PreTrainedModel, tasks: Sequence[str | None], b
     if adapters is None:
         return contextlib.nullcontext({})
     return adapters.route(model, tasks, beams)
-
-
-def pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device,
-        fill: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id lists to the longest one: (ids, attention mask)."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id if fill is None else fill, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.as_tensor(list(r), dtype=torch.long)
-        mask[i, :len(r)] = 1
-    return ids.to(device), mask.to(device)
 
 
 def _device(model: PreTrainedModel) -> torch.device:
@@ -195,3 +187,50 @@ def rank_choices(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     scores = choice_scores(model, tokenizer, sources, choices, normalize, **batching)
     return [opts[max(range(len(opts)), key=lambda k: (s[k], -k))]
             for opts, s in zip(choices, scores)]
+
+
+def task_cap(task: str | None, caps: Mapping[str, int] | None, default: int) -> int:
+    """How many tokens an answer of ``task`` may have: the task's own cap, else ``default``."""
+    return int((caps or {}).get(task) or default) if task is not None else int(default)
+
+
+def answer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+           sources: Sequence[Sequence[int]], tasks: Sequence[str | None] | None = None, *,
+           caps: Mapping[str, int] | None = None, default_cap: int = 64, num_beams: int = 1,
+           choices: Sequence[Sequence[str] | None] | None = None, mode: str = "generate",
+           max_rows: int = 64, max_tokens: int | None = None, precision: str | None = None,
+           adapters: Any = None) -> list[str]:
+    """Answer tokenized inputs, each as its task is answered: the one place that decides
+    generate-or-rank and the length cap (validation, evaluate, ask and the time budget's
+    estimate all come here).
+
+    ``tasks``: one per input (None: no task; with adapters, each routes to its task's).
+    ``choices``: per input its answer choices or None; with ``mode`` ``rank`` or
+    ``rank_mean`` an input with choices is answered by the likeliest one (summed or per-token
+    log-likelihood), the others are generated up to ``task_cap(task, caps, default_cap)``.
+    """
+    if mode not in CHOICE_MODES:
+        raise ConfigError(f"Unknown choices mode '{mode}'; use one of "
+                          f"{', '.join(CHOICE_MODES)}.")
+    n = len(sources)
+    tasks = list(tasks) if tasks is not None else [None] * n
+    batching = dict(max_rows=max_rows, max_tokens=max_tokens, precision=precision,
+                    adapters=adapters)
+    ranked = ([i for i in range(n) if choices[i]] if choices is not None and mode != "generate"
+              else [])
+    chosen = set(ranked)
+    generated = [i for i in range(n) if i not in chosen]
+    out: list[str] = [""] * n
+    if ranked:
+        picks = rank_choices(model, tokenizer, [sources[i] for i in ranked],
+                             [choices[i] for i in ranked], normalize=mode == "rank_mean",
+                             tasks=[tasks[i] for i in ranked], **batching)
+        for i, text in zip(ranked, picks):
+            out[i] = text
+    if generated:
+        texts = generate_answers(model, tokenizer, [sources[i] for i in generated],
+                                 [task_cap(tasks[i], caps, default_cap) for i in generated],
+                                 num_beams, tasks=[tasks[i] for i in generated], **batching)
+        for i, text in zip(generated, texts):
+            out[i] = text
+    return out

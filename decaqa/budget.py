@@ -6,44 +6,27 @@ training steps in each candidate precision (on a copy of the network, on real ba
 the faster, estimates validation from a timed sample of answers, and sizes ``max_steps`` to
 what is left of the budget; the LR schedule then follows the steps chosen (Lightning's
 ``max_time`` alone would cut the schedule short). Early in warm-up the run's guard
-(`decaqa.run.BudgetGuard`) times the real steps — data loading and Lightning's own work
+(`BudgetGuard`, a callback) times the real steps — data loading and Lightning's own work
 included — and re-sizes the steps and the schedule to the time left; should the run still
-fall behind, it stops training at the deadline and Lightning validates. Every figure of the plan goes to
-metrics.json. Lightning has no such planner, so this module is ours. Imports nothing heavy at load time: the
-`decaqa` command marks its start here before anything else is imported.
+fall behind, it stops training at the deadline and Lightning validates. Every figure of the
+plan goes to metrics.json. Lightning has no such planner, so this module is ours. The clock
+it counts from is `decaqa.provenance.run_started`.
 """
 from __future__ import annotations
 
 import copy
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pytorch_lightning as pl
+
 from decaqa.errors import ConfigError
+from decaqa.provenance import run_started
 
 RESERVE_S = 5.0        # export, metrics.json, the summary: measured at 1-3 s on the quickstart
 TRAIN_MARGIN = 0.985   # Lightning's own per-step work (logging, progress) beyond the probe
-
-
-def describe_machine() -> str:
-    """The machine a figure was measured on — CPU model, cores, torch threads, GPU, torch and
-    Python — as run provenance and every benchmark print it (a timing means nothing without)."""
-    import platform
-
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next((line.split(":", 1)[1].strip() for line in info
-                        if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return (f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads{gpu}, "
-            f"torch {torch.__version__}, Python {platform.python_version()}")
 
 
 def parse_duration(text: str | float | int | None) -> float | None:
@@ -63,35 +46,6 @@ def parse_duration(text: str | float | int | None) -> float | None:
     if seconds <= 0:
         raise ConfigError(f"time_budget must be positive, got {text}.")
     return seconds
-
-
-_STARTED: list[float] = []
-
-
-def mark_start(when: float) -> None:
-    """When the run began: the process start for the `decaqa` command (imports count too),
-    the call for a run started from Python."""
-    _STARTED[:] = [when]
-
-
-def run_started() -> float:
-    return _STARTED[0] if _STARTED else process_started()
-
-
-def process_started() -> float:
-    """When this process started (wall clock)."""
-    try:
-        ticks = os.sysconf("SC_CLK_TCK")
-        with open("/proc/self/stat") as f:
-            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-        return time.time() - uptime + start_ticks / ticks
-    except (OSError, ValueError, IndexError):
-        return _IMPORTED
-
-
-_IMPORTED = time.time()
 
 
 @dataclass
@@ -192,10 +146,11 @@ def measure_step_seconds(module: Any, data: Any, precisions: list[str],
 
 def estimate_validation_seconds(module: Any, data: Any, precision: str,
                                 sample: int = 24) -> float:
-    """Time answering a sample of every task's validation examples (at the task's cap, in
-    one batch) and scale by rows: validation in seconds, on the safe side (batching is
-    cheaper per row than this, and a trained model stops before its cap)."""
-    from decaqa.answer import autocast, generate_answers
+    """Time answering a sample of every task's validation examples (as validation answers
+    them: the one answering path, with the task's cap, choices and adapter, in one batch)
+    and scale by rows: validation in seconds, on the safe side (batching is cheaper per row
+    than this, and a trained model stops before its cap)."""
+    from decaqa.answer import autocast
 
     total = 0.0
     device = next(module.model.parameters()).device
@@ -206,11 +161,10 @@ def estimate_validation_seconds(module: Any, data: Any, precision: str,
         rows = min(sample, data.eval_batch_size, len(ds))
         take = ds.select(range(0, len(ds), max(1, len(ds) // rows))[:rows])
         sources = [list(x) for x in take["input_ids"]]
-        cap = data.caps.get(name) or module.hparams.max_new_tokens
+        answering = {**data.answering_of(name), "max_rows": rows}
         started = time.perf_counter()
         with autocast(precision, device):
-            generate_answers(module.model, module.tokenizer, sources, cap,
-                             module.hparams.num_beams, max_rows=rows)
+            module.answer(sources, answering)
         total += (time.perf_counter() - started) * len(ds) / len(sources)
     return total
 
@@ -224,3 +178,45 @@ def make_plan(module: Any, data: Any, budget_s: float, configured_precision: str
     validation_s = estimate_validation_seconds(module, data, precision)
     setup_s = time.time() - run_started()
     return plan_steps(budget_s, setup_s, step_s, validation_s)
+
+
+class BudgetGuard(pl.Callback):
+    """Keeps a time budget on the real steps: early in warm-up it
+    times the run's own steps (data loading and Lightning's work included, which the probe
+    leaves out) and re-sizes ``max_steps`` and the LR schedule to the time left; it does so
+    again every tenth of the run on the pace of the steps since (a machine's pace drifts: a
+    busy neighbour, longer batches), so the schedule decays to its end instead of being cut;
+    and should the run still fall behind, it stops training at the deadline (Lightning then
+    validates)."""
+
+    def __init__(self, plan: Plan, calibrate_at: int | None = None, resumed: bool = False):
+        self.plan = plan
+        self.started = run_started()
+        self.calibrate_at = calibrate_at or min(300, max(30, plan.steps // 25))
+        self.every = max(100, plan.steps // 10)
+        self.resumed = resumed  # a resumed run keeps the plan it recorded: no new timing
+        self._mark: tuple[int, float] | None = None  # (step, time) the pace is measured from
+
+    def on_train_batch_end(self, trainer: Any, module: Any, *args: Any) -> None:
+        if self.resumed:
+            return
+        step, now = int(trainer.global_step), time.time()
+        if step == 10:
+            self._mark = (step, now)
+        elif self._mark is not None and step < 0.9 * self.plan.steps and (
+                step == self.calibrate_at or
+                (step > self.calibrate_at and step - self._mark[0] >= self.every)):
+            step_s = (now - self._mark[1]) / (step - self._mark[0])
+            left = self.plan.train_deadline_s - (now - self.started)
+            steps = max(step + 1, step + int(left * TRAIN_MARGIN / step_s))
+            trainer.fit_loop.epoch_loop.max_steps = steps
+            trainer.val_check_batch = steps  # validate once, at the (new) end
+            module.total_steps = steps
+            if self.plan.calibrated_step_s is None:
+                self.plan.calibrated_step_s = round(step_s, 5)
+            self.plan.resized.append([step, round(step_s, 5), steps])
+            self.plan.steps = steps
+            self._mark = (step, now)
+        if now - self.started > self.plan.train_deadline_s and not trainer.should_stop:
+            self.plan.stopped_early_at = step
+            trainer.should_stop = True

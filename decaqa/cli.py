@@ -10,7 +10,7 @@ import sys
 from typing import Sequence
 
 from decaqa.errors import ConfigError, DecaqaError
-from decaqa.tasks import Task, get_task, iter_examples, registry
+from decaqa.tasks import get_task, registry
 
 
 def _tasks_dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -44,16 +44,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print the first N converted triples of a task's split."""
-    import datasets
-
-    from decaqa.data import load_rows
-
-    datasets.disable_progress_bars()
-    task = get_task(args.task, args.tasks_dir)
-    rows = load_rows(task, args.split, args.data_files, args.source)
     counts: dict[str, int] = {}
     shown = 0
-    for ex in iter_examples(task, rows, counts):
+    for ex in _examples(args, counts):
         if shown >= args.n:
             break
         shown += 1
@@ -70,19 +63,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Check a task's triples against the run's tokenizer; exit 1 on a hard failure."""
-    import datasets
 
     from decaqa.check import check_examples, render
-    from decaqa.data import load_rows
 
-    datasets.disable_progress_bars()
-    task = get_task(args.task, args.tasks_dir)
-    rows = load_rows(task, args.split, args.data_files, args.source)
     counts: dict[str, int] = {}
-    examples = list(iter_examples(task, rows, counts))
+    examples = list(_examples(args, counts))
     tokenizer, name, info = _check_tokenizer(args, examples)
-    limit = args.max_source_tokens or int(info.get("max_source_tokens", 512))
-    report = check_examples(task.name, examples, tokenizer, limit, info.get("input_format"),
+    limit = args.max_source_tokens or info.max_source_tokens
+    report = check_examples(args.task, examples, tokenizer, limit, info.input_format,
                             args.max_share)
     if counts.get("skipped"):
         report.warnings.append(f"the converter skipped {counts['skipped']} of "
@@ -94,31 +82,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _check_tokenizer(args: argparse.Namespace, examples: list) -> tuple[object, str, dict]:
+def _examples(args: argparse.Namespace, counts: dict[str, int]):
+    """The task's split that `show` and `check` read, converted lazily into ``counts``."""
+    from decaqa.datafiles import load_examples
+
+    task = get_task(args.task, args.tasks_dir)
+    return load_examples(task, args.split, args.data_files, args.source, counts)
+
+
+def _check_tokenizer(args: argparse.Namespace, examples: list) -> tuple[object, str, object]:
     """The run's tokenizer: a model's (folder or checkpoint), one named, or else a BPE
     trained on this split's text, as a model from scratch would train one."""
+    from decaqa.store import ExportInfo, load_tokenizer_of
     from decaqa.tokenizer import load_tokenizer, train_tokenizer
 
     if args.model:
-        from pathlib import Path
-
-        from decaqa.qa import check_model_path, export_info, read_checkpoint
-        from decaqa.tokenizer import from_checkpoint
-
-        path = Path(args.model)
-        if path.suffix == ".ckpt":
-            ckpt = read_checkpoint(path)
-            return from_checkpoint(ckpt), f"{path}'s", dict(ckpt.get("decaqa_info", {}))
-        check_model_path(path)
-        return load_tokenizer(str(path)), f"{path}'s", export_info(path)
+        tokenizer, info = load_tokenizer_of(args.model)
+        return tokenizer, f"{args.model}'s", info
     if args.tokenizer:
-        return load_tokenizer(args.tokenizer), args.tokenizer, {}
+        return load_tokenizer(args.tokenizer), args.tokenizer, ExportInfo()
     from decaqa.example import DEFAULT_FORMAT, format_input
 
     texts = [t for ex in examples
              for t in (format_input(ex.question, ex.context, DEFAULT_FORMAT), *ex.answers)]
     return (train_tokenizer(texts), "a BPE trained on this split (as a model from scratch "
-            "trains one; pass --model or --tokenizer to check a run's own)", {})
+            "trains one; pass --model or --tokenizer to check a run's own)", ExportInfo())
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -164,7 +152,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.output:
         _write_json(args.output, results)
     if args.predictions:
-        _write_jsonl(args.predictions, preds)
+        from decaqa.results import write_predictions
+
+        write_predictions(args.predictions, preds)
     if args.report:
         _report(args.report, results, preds, floor, f"{title} ({args.split})")
     return 0
@@ -177,17 +167,11 @@ def _report(folder: str, results: dict, preds: list, floor: dict | None, title: 
         print(f"wrote {path}", file=sys.stderr)
 
 
-def _write_jsonl(path: str, rows: list) -> None:
-    with open(path, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
 def _default_tasks(args: argparse.Namespace) -> list[str]:
     """Tasks a baseline covers by default: the model's, else the mini decathlon's ten."""
     if args.model:
-        from decaqa.qa import load
-        return load(args.model).tasks
+        from decaqa.store import model_info
+        return model_info(args.model).trained_tasks
     from decaqa.data import MINI_DECATHLON_TASKS
     return list(MINI_DECATHLON_TASKS)
 
@@ -324,9 +308,11 @@ def run(argv: Sequence[str], started: float | None = None) -> int:
     """Run one `decaqa` command; ``started``: when it began (default now), for time budgets."""
     import time
 
-    from decaqa.budget import mark_start
+    from decaqa.provenance import mark_start
+    from decaqa.quiet import quiet
 
     mark_start(started if started is not None else time.time())
+    quiet()
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS:
             from decaqa.run import cli_main
@@ -344,7 +330,7 @@ def run(argv: Sequence[str], started: float | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from decaqa.budget import process_started
+    from decaqa.provenance import process_started
 
     sys.exit(run(list(sys.argv[1:] if argv is None else argv), started=process_started()))
 

@@ -31,3 +31,14 @@ class ConfigError(DecaqaError):
 
 class CheckpointError(DecaqaError):
     """A model folder, a checkpoint or a tokenizer that cannot be loaded."""
+
+
+def remote_code_refused(name_or_path: str, err: Exception) -> None:
+    """Say in one sentence that a model or tokenizer asked to run its own code and was refused
+    (raises), if ``err`` is that refusal; otherwise return."""
+    if "trust_remote_code" in str(err):
+        raise CheckpointError(
+            f"'{name_or_path}' asks to run code of its own (auto_map in its config), which "
+            "decaqa does not run unless told to: if you trust it, load it with "
+            "decaqa.load(path, trust_remote_code=True) or set model.trust_remote_code: true."
+        ) from err

@@ -71,28 +71,26 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import RichProgressBar
 
+    from dataclasses import asdict
+
+    from decaqa import store
     from decaqa.data import TaskDataModule
-    from decaqa.example import DEFAULT_FORMAT
     from decaqa.model import Seq2SeqQA
-    from decaqa.qa import load
 
     # an export folder, an adapters folder (over the base it names) or a checkpoint
-    qa = load(model_path)
-    info, tokenizer = qa.info, qa.tokenizer
-    module = Seq2SeqQA(model=str(model_path), choices=choices, **info.get("generation", {}))
-    module.model, module.adapters = qa.model, qa.adapters  # each task routed to its adapter
-    trained = [n for n, t in info.get("tasks", {}).items() if t.get("trained", True)]
-    names = resolve_tasks(tasks, trained, tasks_dir)
-    caps = {n: t["max_new_tokens"] for n, t in info.get("tasks", {}).items()
-            if t.get("max_new_tokens")}
+    loaded = store.load(model_path)
+    info, tokenizer = loaded.info, loaded.tokenizer
+    module = Seq2SeqQA(model=str(model_path), choices=choices, **asdict(info.generation))
+    module.model, module.adapters = loaded.model, loaded.adapters  # each task to its adapter
+    names = resolve_tasks(tasks, info.trained_tasks, tasks_dir)
 
     def validate(mode: str) -> tuple[dict[str, Any], list[dict[str, Any]], Any, Any, dict]:
         data = TaskDataModule(tasks=names, tasks_dir=list(tasks_dir or []),
                               data_files=parse_data_files(data_files, names, split),
-                              input_format=info.get("input_format", DEFAULT_FORMAT),
-                              max_source_tokens=int(info.get("max_source_tokens", 512)),
-                              eval_batch_size=batch_size or int(info.get("eval_batch_size", 64)),
-                              eval_max_tokens=info.get("eval_max_tokens"), max_new_tokens=caps,
+                              input_format=info.input_format,
+                              max_source_tokens=info.max_source_tokens,
+                              eval_batch_size=batch_size or info.eval_batch_size,
+                              eval_max_tokens=info.eval_max_tokens, max_new_tokens=info.caps,
                               eval_split=split, val_limit=limit, eval_questions=mode)
         skipped = drop_unreadable(data, [split]) if tasks == "all" else {}
         data.connect(tokenizer)
@@ -101,7 +99,7 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
                              strategy="ddp" if devices > 1 else "auto", logger=False,
                              enable_checkpointing=False, enable_model_summary=False,
                              use_distributed_sampler=False,  # the data module shards itself
-                             precision=precision or info.get("precision", "32-true"),
+                             precision=precision or info.precision,
                              callbacks=[RichProgressBar()])
         trainer.validate(module, datamodule=data, verbose=False)
         preds = [dict(row, asked_with=mode) for row in module.predictions]
@@ -125,7 +123,7 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
                              "questions": questions,
                              "eval_batch_size": data.eval_batch_size,
                              "eval_max_tokens": data.eval_max_tokens,
-                             "generation": info.get("generation", {}),
+                             "generation": asdict(info.generation),
                              "tasks": data.task_info(), "data_report": data.report}
     return results, predictions
 

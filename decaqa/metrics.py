@@ -20,7 +20,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from decaqa import formats
 from decaqa.errors import DataError, TaskError
+from decaqa.formats import WozDelta, format_woz_answer, parse_woz_answer  # noqa: F401 - dsem's
 
 Reference = str | Sequence[str]
 Meta = Mapping[str, Any]
@@ -172,7 +174,7 @@ def rouge(predictions: Sequence[str], references: Sequence[Reference],
 
 
 # -- cf1: QA-ZRE corpus F1 (decaNLP computeCF1, from the zero-shot RE evaluate.py) --------------
-UNANSWERABLE = "unanswerable"
+UNANSWERABLE = formats.UNANSWERABLE
 
 
 def _answer_bag(text: str) -> set[str]:
@@ -205,41 +207,6 @@ def cf1(predictions: Sequence[str], references: Sequence[Reference],
 
 
 # -- dsem: WOZ joint goal accuracy (decaNLP computeDialogue / to_delta_state) -------------------
-@dataclass(frozen=True)
-class WozDelta:
-    """One turn's change in dialogue state: slots informed (slot -> value) and slots requested."""
-
-    inform: dict[str, str]
-    request: tuple[str, ...] = ()
-
-
-def format_woz_answer(inform: Mapping[str, str] | Sequence[tuple[str, str]],
-                      request: Sequence[str] = ()) -> str:
-    """decaNLP's WOZ answer: ``"food: thai, area: north; phone, address"``; ``"None"`` if empty."""
-    pairs = inform.items() if isinstance(inform, Mapping) else inform
-    text = ", ".join(f"{slot}: {value}" for slot, value in pairs) + ";"
-    if request:
-        text += " " + ", ".join(request)
-    return text if len(text) > 1 else "None"
-
-
-def parse_woz_answer(text: str) -> WozDelta:
-    """Inverse of ``format_woz_answer``, as forgiving as decaNLP's ``to_delta_state``.
-
-    A string without exactly one ';' is no change at all; an inform item without exactly one
-    ':' is skipped. Both sides of dsem go through this same parser.
-    """
-    parts = text.strip().split(";")
-    if text.strip() == "None" or len(parts) != 2:
-        return WozDelta({})
-    inform = {}
-    for item in parts[0].split(","):
-        pair = item.split(":")
-        if len(pair) == 2:
-            inform[pair[0].strip()] = pair[1].strip()
-    return WozDelta(inform, tuple(r.strip() for r in parts[1].split(",") if r.strip()))
-
-
 @register_metric()
 def dsem(predictions: Sequence[str], references: Sequence[Reference],
          metas: Sequence[Meta] | None = None) -> float:
@@ -266,8 +233,9 @@ def dsem(predictions: Sequence[str], references: Sequence[Reference],
 
 
 # -- lfem: WikiSQL logical-form exact match (decaNLP to_lf / computeLFEM) -----------------------
-AGG_OPS = ("", "max", "min", "count", "sum", "avg")
-COND_OPS = ("=", ">", "<", "op")
+# the operators as parse_sql sees them: lowercased, as the query text is
+AGG_OPS = tuple(o.lower() for o in formats.AGG_OPS)
+COND_OPS = tuple(o.lower() for o in formats.COND_OPS)
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ import pytorch_lightning as pl
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from decaqa import store
 from decaqa.adapters import Adapters, AdapterSettings
-from decaqa.answer import CHOICE_MODES, generate_answers, rank_choices, routed
+from decaqa.answer import CHOICE_MODES, answer, routed
 from decaqa.copying import check_mode as check_copy_mode
-from decaqa.network import build_network
-from decaqa.results import score_predictions
 from decaqa.errors import ConfigError
-from decaqa.tokenizer import CHECKPOINT_KEY, build_tokenizer, to_checkpoint
+from decaqa.network import NetworkSettings, build_network, load_weights
+from decaqa.results import score_predictions
+from decaqa.tokenizer import build_tokenizer
 
 SCHEDULES = ("linear", "cosine", "constant")
 
@@ -65,7 +66,8 @@ class Seq2SeqQA(pl.LightningModule):
                  split_digits: bool = False,
                  learning_rate: float = 1e-3, weight_decay: float = 0.01,
                  warmup_steps: int = 100, schedule: str = "linear",
-                 max_new_tokens: int = 64, num_beams: int = 1, choices: str = "generate",
+                 max_new_tokens: int = store.MAX_NEW_TOKENS, num_beams: int = store.NUM_BEAMS,
+                 choices: str = "generate",
                  copy: str | None = None, trust_remote_code: bool = False,
                  adapter: dict[str, Any] | None = None):
         super().__init__()
@@ -116,14 +118,14 @@ class Seq2SeqQA(pl.LightningModule):
         if self.tokenizer is None:
             raise ConfigError("The model has no tokenizer yet; run it with `decaqa fit` or call "
                               "connect(tokenizer) first.")
-        hp = self.hparams
-        self.model = build_network(hp.model, hp.config, self.tokenizer, hp.get("copy"),
-                                   self.info.get("input_format"),
-                                   bool(hp.get("trust_remote_code")))
-        settings = AdapterSettings.of(hp.get("adapter"))
+        settings = AdapterSettings.of(self.hparams.get("adapter"))
         if settings is not None:
             self.adapters = Adapters(settings, list(self.info.get("tasks", {})))
-            self.model = self.adapters.attach(self.model)
+        self.model = build_network(self.network_settings(), self.tokenizer, self.adapters)
+
+    def network_settings(self) -> NetworkSettings:
+        """The network this module trains, as its settings and the run's input format say."""
+        return NetworkSettings.of(self.hparams, self.info.get("input_format"))
 
     # -- training --------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -167,16 +169,14 @@ class Seq2SeqQA(pl.LightningModule):
         cap, its answer choices and the batch limits. Lightning's precision plugin has set
         the autocast already, so none is added here.
         """
-        batching = dict(max_rows=answering["max_rows"], max_tokens=answering.get("max_tokens"),
-                        tasks=[answering.get("task")] * len(sources), adapters=self.adapters)
-        mode = self.hparams.choices
-        if mode != "generate" and answering.get("choices"):
-            return rank_choices(self.model, self.tokenizer, sources,
-                                [answering["choices"]] * len(sources),
-                                normalize=mode == "rank_mean", **batching)
-        cap = answering.get("max_new_tokens") or self.hparams.max_new_tokens
-        return generate_answers(self.model, self.tokenizer, sources, cap,
-                                self.hparams.num_beams, **batching)
+        task, n = answering.get("task"), len(sources)
+        cap = answering.get("max_new_tokens")
+        return answer(self.model, self.tokenizer, sources, [task] * n,
+                      caps={task: cap} if cap else None,
+                      default_cap=self.hparams.max_new_tokens, num_beams=self.hparams.num_beams,
+                      choices=[answering.get("choices")] * n, mode=self.hparams.choices,
+                      max_rows=answering["max_rows"], max_tokens=answering.get("max_tokens"),
+                      adapters=self.adapters)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int,
                         dataloader_idx: int = 0) -> None:
@@ -219,39 +219,37 @@ class Seq2SeqQA(pl.LightningModule):
         self.results = {**results, "step": int(self.global_step)}
 
     # -- saving ----------------------------------------------------------------------------
-    def answer_info(self) -> dict[str, Any]:
-        """What answering needs beside the weights: the run's facts, precision and decoding."""
-        info = dict(self.info)
+    def answer_info(self, **extra: Any) -> store.ExportInfo:
+        """What answering needs beside the weights: the run's facts, precision and decoding
+        (``extra``: more of decaqa.json's fields, such as the version)."""
+        fields = dict(self.info, **extra)
         if self._trainer is not None:
-            info["precision"] = str(self.trainer.precision)  # ask decodes as validation did
-        info["generation"] = {"max_new_tokens": self.hparams.max_new_tokens,
-                              "num_beams": self.hparams.num_beams}
-        return info
+            fields["precision"] = str(self.trainer.precision)  # ask decodes as validation did
+        fields["generation"] = {"max_new_tokens": self.hparams.max_new_tokens,
+                                "num_beams": self.hparams.num_beams}
+        return store.ExportInfo.from_dict(fields)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the tokenizer and the answering facts in the checkpoint: it is evaluated and
-        resumed on its own, with no tokenizer rebuilt."""
-        saved = to_checkpoint(self.tokenizer) if self.tokenizer is not None else None
-        if saved is not None:
-            checkpoint[CHECKPOINT_KEY] = saved
-        checkpoint["decaqa_info"] = self.answer_info()
-        if self.adapters is not None:  # the frozen base is named by `model`, not written again
-            checkpoint["state_dict"] = self.adapters.state(self.model, prefix="model.")
-            checkpoint["decaqa_adapters"] = self.adapters.info()
-        # every rank's random state (dropout draws differ by rank: their batches differ)
+        """Keep the tokenizer and the answering facts in the checkpoint (it is evaluated and
+        resumed on its own, with no tokenizer rebuilt), the adapters' weights alone when the
+        run trains adapters, and every rank's random state (dropout draws differ by rank:
+        their batches differ)."""
         states = [rng_states()]
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             states = [None] * torch.distributed.get_world_size()
             torch.distributed.all_gather_object(states, rng_states())
-        checkpoint["decaqa_rng"] = states
+        adapter_state = (self.adapters.state(self.model, prefix="model.")
+                         if self.adapters is not None else None)
+        store.fill_checkpoint(checkpoint, self.tokenizer, self.answer_info(), self.adapters,
+                              adapter_state, states)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """A resumed run draws the random numbers (dropout) the uninterrupted run would have:
         each rank's generators are restored as they were when the checkpoint was taken."""
-        states = checkpoint.get("decaqa_rng")
-        if states:
-            rank = self._trainer.global_rank if self._trainer is not None else 0
-            set_rng_states(states[rank] if rank < len(states) else states[0])
+        rank = self._trainer.global_rank if self._trainer is not None else 0
+        state = store.checkpoint_rng(checkpoint, rank)
+        if state is not None:
+            set_rng_states(state)
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters trained and in the base: with adapters, all the adapters' (every task's)
@@ -268,40 +266,23 @@ class Seq2SeqQA(pl.LightningModule):
         """The folder a run's export goes to: ``model`` (a whole HF model) or ``adapters``."""
         return "model" if self.adapters is None else "adapters"
 
-    def export(self, folder: str | Path, info: dict[str, Any] | None = None,
-               state: dict[str, torch.Tensor] | None = None, fresh: bool = False) -> Path:
-        """Write a HuggingFace-format model any `transformers` user can load, plus decaqa.json;
-        with adapters, the adapters alone (one folder each) and the base they need, by name.
+    def export(self, folder: str | Path, state: dict[str, torch.Tensor] | None = None,
+               fresh: bool = False, **extra: Any) -> Path:
+        """Write the run's export (`decaqa.store.write_export`): a HuggingFace-format model
+        plus decaqa.json, or with adapters the adapters alone and the base they need.
 
         ``state``: the weights to export (this module's state dict: the best checkpoint's, or
         the whole weights gathered from the ranks); ``fresh``: load them into a new network
-        rather than this one, whose parameters a sharding strategy (FSDP, DeepSpeed) holds.
+        rather than this one, whose parameters a sharding strategy (FSDP, DeepSpeed) holds;
+        ``extra``: more of decaqa.json's fields.
         """
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        hp = self.hparams
         net = self.model
         if state is not None:
             if fresh:
-                net = build_network(hp.model, hp.config, self.tokenizer, hp.get("copy"),
-                                    self.info.get("input_format"),
-                                    bool(hp.get("trust_remote_code")))
-                if self.adapters is not None:
-                    net = self.adapters.attach(net)
-            net.load_state_dict({k.removeprefix("model."): v for k, v in state.items()
-                                 if k.startswith("model.")}, strict=self.adapters is None)
-        extra: dict[str, Any] = {}
-        if self.adapters is None:
-            net.save_pretrained(folder)
-        else:
-            self.adapters.save(net, folder)
-            base = Path(hp.model)  # a local base by its full path, a hub name as it is
-            extra = {"adapter": self.adapters.info(),
-                     "base": str(base.resolve()) if base.exists() else hp.model}
-        self.tokenizer.save_pretrained(folder)
-        (folder / "decaqa.json").write_text(json.dumps(
-            {**self.answer_info(), **extra, **(info or {})}, indent=2))
-        return folder
+                net = build_network(self.network_settings(), self.tokenizer, self.adapters)
+            load_weights(net, state, self.adapters)
+        return store.write_export(folder, net, self.tokenizer, self.answer_info(**extra),
+                                  self.adapters, self.hparams.model)
 
 
 def rng_states() -> dict[str, Any]:

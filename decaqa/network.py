@@ -3,28 +3,21 @@ optionally with the pointer-generator head that copies from the context (`decaqa
 
 Kept apart from the LightningModule (`decaqa.model`, the system that trains it) so that
 loading a model to ask it questions (`decaqa.load`) needs transformers only, not Lightning.
-`build_network` is the one builder: the run, a checkpoint read back and `decaqa.load` all
-call it with the run's settings.
+`build_network` is the one builder: the run, the export of sharded weights and a checkpoint
+read back (`decaqa.store`) all call it with the run's `NetworkSettings` and, when the run
+trains adapters, its `decaqa.adapters.Adapters`; `load_weights` is the one function that puts
+a module's saved weights into it.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
+import torch
 from transformers import (AutoConfig, AutoModelForSeq2SeqLM, PreTrainedModel,
                           PreTrainedTokenizerBase)
 
-from decaqa.errors import CheckpointError, ConfigError, DecaqaError
-
-
-def remote_code_refused(name_or_path: str, err: Exception) -> None:
-    """Say in one sentence that a model asked to run its own code and was refused (raises),
-    if ``err`` is that refusal; otherwise return."""
-    if "trust_remote_code" in str(err):
-        raise CheckpointError(
-            f"'{name_or_path}' asks to run code of its own (auto_map in its config), which "
-            "decaqa does not run unless told to: if you trust it, load it with "
-            "decaqa.load(path, trust_remote_code=True) or set model.trust_remote_code: true."
-        ) from err
+from decaqa.errors import CheckpointError, ConfigError, DecaqaError, remote_code_refused
 
 
 def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None,
@@ -37,6 +30,9 @@ def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None,
     """
     trust = {"trust_remote_code": trust_remote_code}
     import decaqa.copying  # noqa: F401 - its model types, registered with the Auto classes
+    from decaqa.quiet import transformer_bars
+
+    transformer_bars()  # no progress bar for weights already on disk
 
     try:
         if copy:
@@ -59,25 +55,55 @@ def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None,
                               "(runs/<name>/model).") from err
 
 
-def build_network(model: str | None, config: dict[str, Any] | None,
-                  tokenizer: PreTrainedTokenizerBase, copy: str | None = None,
-                  input_format: str | None = None,
-                  trust_remote_code: bool = False) -> PreTrainedModel:
-    """The run's network: pretrained (``model``) or from scratch (``config``), with the copy
-    head when ``copy`` names a mode (``context`` or ``context+question``)."""
+@dataclass(frozen=True)
+class NetworkSettings:
+    """What the network is: pretrained (``model``) or from scratch (``config``), the copy head
+    (``copy``: ``context``, ``context+question`` or None) with the input format its segment
+    marker comes from, and whether the model may run code of its own."""
+
+    model: str | None = None
+    config: dict[str, Any] | None = None
+    copy: str | None = None
+    input_format: str | None = None
+    trust_remote_code: bool = False
+
+    @classmethod
+    def of(cls, hparams: Mapping[str, Any], input_format: str | None = None
+           ) -> "NetworkSettings":
+        """From a run's hyperparameters (`Seq2SeqQA`'s, live or read from a checkpoint)."""
+        return cls(hparams.get("model"), hparams.get("config"), hparams.get("copy"),
+                   input_format, bool(hparams.get("trust_remote_code")))
+
+
+def build_network(settings: NetworkSettings, tokenizer: PreTrainedTokenizerBase,
+                  adapters: Any = None) -> PreTrainedModel:
+    """The run's network, with ``adapters`` (`decaqa.adapters.Adapters`, fresh) over it when
+    the run trains adapters: the one place a network is assembled."""
     from decaqa.copying import check_mode
 
-    mode = check_mode(copy)
+    mode = check_mode(settings.copy)
     extra: dict[str, Any] = {}
     if mode is not None:
         from decaqa.copying import segment_marker
         from decaqa.example import DEFAULT_FORMAT
 
-        marker, question_first = segment_marker(input_format or DEFAULT_FORMAT, tokenizer)
+        marker, question_first = segment_marker(settings.input_format or DEFAULT_FORMAT,
+                                                tokenizer)
         extra = dict(copy=mode, copy_marker_ids=marker, copy_question_first=question_first)
-    if model:
-        return load_pretrained(model, extra, trust_remote_code)
-    return build_from_config(config, tokenizer, extra)
+    if settings.model:
+        net = load_pretrained(settings.model, extra, settings.trust_remote_code)
+    else:
+        net = build_from_config(settings.config, tokenizer, extra)
+    return adapters.attach(net) if adapters is not None else net
+
+
+def load_weights(net: torch.nn.Module, state: Mapping[str, torch.Tensor],
+                 adapters: Any = None, prefix: str = "model.") -> torch.nn.Module:
+    """Put a module's saved weights (keys under ``prefix``, as the LightningModule names
+    them) into ``net``; with adapters the state holds the adapters' weights alone."""
+    own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    net.load_state_dict(own, strict=adapters is None)
+    return net
 
 
 def build_from_config(config: dict[str, Any] | None,

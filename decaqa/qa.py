@@ -5,7 +5,6 @@ Light enough for a notebook: no Lightning, no `datasets`; every answer goes thro
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -13,12 +12,11 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from decaqa.answer import CHOICE_MODES, generate_answers, rank_choices
-from decaqa.example import DEFAULT_FORMAT, clip_ids, format_input
-from decaqa.errors import CheckpointError, DataError
+from decaqa import store
+from decaqa.answer import CHOICE_MODES, answer, task_cap
+from decaqa.errors import DataError
+from decaqa.example import clip_ids, format_input
 from decaqa.tasks import get_task, iter_examples
-
-EXPORT_INFO = "decaqa.json"
 
 
 class QA:
@@ -29,26 +27,26 @@ class QA:
     """
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                 info: Mapping[str, Any] | None = None, adapters: Any = None):
-        self.info = dict(info or {})
+                 info: store.ExportInfo | Mapping[str, Any] | None = None, adapters: Any = None):
+        self.info = (info if isinstance(info, store.ExportInfo)
+                     else store.ExportInfo.from_dict(info or {}))
         self.adapters = adapters  # decaqa.adapters.Adapters: each task's own, if any
-        self.precision = str(self.info.get("precision", "32-true"))
+        self.precision = self.info.precision
         if self.precision == "bf16-true":
             model = model.to(torch.bfloat16)
         self.model, self.tokenizer = model.eval(), tokenizer
-        self.input_format = self.info.get("input_format", DEFAULT_FORMAT)
-        self.max_source_tokens = int(self.info.get("max_source_tokens", 512))
-        gen = self.info.get("generation", {})
-        self.max_new_tokens = int(gen.get("max_new_tokens", 64))
-        self.num_beams = int(gen.get("num_beams", 1))
-        self.batch_size = int(self.info.get("eval_batch_size", 64))
-        self.max_tokens = self.info.get("eval_max_tokens")
+        self.input_format = self.info.input_format
+        self.max_source_tokens = self.info.max_source_tokens
+        self.max_new_tokens = self.info.generation.max_new_tokens
+        self.num_beams = self.info.generation.num_beams
+        self.batch_size = self.info.eval_batch_size
+        self.max_tokens = self.info.eval_max_tokens
         self.truncated = 0  # inputs cut to max_source_tokens so far, reported on stderr
 
     @property
     def tasks(self) -> list[str]:
         """The tasks the model was trained on (from the export's decaqa.json)."""
-        return [n for n, t in self.info.get("tasks", {}).items() if t.get("trained", True)]
+        return self.info.trained_tasks
 
     def _tasks_of(self, task: str | Sequence[str | None] | None, n: int) -> list[str | None]:
         """One task per question; with adapters a task names the adapter that answers, so
@@ -68,10 +66,7 @@ class QA:
 
     def cap(self, task: str | None) -> int:
         """How many tokens an answer of ``task`` may have (the model's default without one)."""
-        if task is None:
-            return self.max_new_tokens
-        return int(self.info.get("tasks", {}).get(task, {}).get("max_new_tokens")
-                   or self.max_new_tokens)
+        return task_cap(task, self.info.caps, self.max_new_tokens)
 
     def ask(self, question: str, context: str, task: str | None = None,
             choices: Sequence[str] | None = None, rank: str = "rank") -> str:
@@ -92,17 +87,21 @@ class QA:
         check_pairs(pairs)
         tasks = self._tasks_of(task, len(pairs))
         sources = self.encode(pairs)
-        batching = dict(max_rows=self.batch_size, max_tokens=self.max_tokens,
-                        precision=self.precision, tasks=tasks, adapters=self.adapters)
         if choices is not None:
             if rank not in CHOICE_MODES[1:]:
                 raise DataError(f"Unknown ranking '{rank}'; use rank or rank_mean.")
             if len(choices) != len(pairs) or any(not c for c in choices):
                 raise DataError("Give one non-empty list of choices per question.")
-            return rank_choices(self.model, self.tokenizer, sources, choices,
-                                normalize=rank == "rank_mean", **batching)
-        return generate_answers(self.model, self.tokenizer, sources,
-                                [self.cap(t) for t in tasks], self.num_beams, **batching)
+        return self._answer(sources, tasks, choices, rank if choices is not None else "generate")
+
+    def _answer(self, sources: list[list[int]], tasks: Sequence[str | None],
+                choices: Sequence[Sequence[str] | None] | None, mode: str) -> list[str]:
+        """The one answering path (`decaqa.answer.answer`) with this model's settings."""
+        return answer(self.model, self.tokenizer, sources, tasks, caps=self.info.caps,
+                      default_cap=self.max_new_tokens, num_beams=self.num_beams,
+                      choices=choices, mode=mode, max_rows=self.batch_size,
+                      max_tokens=self.max_tokens, precision=self.precision,
+                      adapters=self.adapters)
 
     def encode(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
         """Format and tokenize, clipping to max_source_tokens (counted, said on stderr)."""
@@ -123,12 +122,13 @@ class QA:
         (``choices="rank"`` ranks the task's answer choices instead of generating)."""
         spec = get_task(task, tasks_dir)
         examples = list(iter_examples(spec, rows))
+        if choices not in CHOICE_MODES:
+            raise DataError(f"Unknown choices mode '{choices}'; use one of "
+                            f"{', '.join(CHOICE_MODES)}.")
         pairs = [(ex.question, ex.context) for ex in examples]
-        if choices != "generate" and spec.choices:
-            preds = self.ask_batch(pairs, task=task, choices=[spec.choices] * len(pairs),
-                                   rank=choices)
-        else:
-            preds = self.ask_batch(pairs, task=task)
+        check_pairs(pairs)
+        tasks = self._tasks_of(task, len(pairs))
+        preds = self._answer(self.encode(pairs), tasks, [spec.choices] * len(pairs), choices)
         return [{"id": ex.id, "task": ex.task, "question": ex.question, "prediction": p,
                  "answers": ex.answers} for ex, p in zip(examples, preds)]
 
@@ -154,104 +154,6 @@ def load(path: str | Path, device: str | None = None, trust_remote_code: bool = 
     A model that asks to run code of its own (its config's auto_map) is refused unless
     ``trust_remote_code=True``: that code would run with your rights.
     """
-    from decaqa.network import load_pretrained
-    from decaqa.tokenizer import load_tokenizer
-
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # keep stdout/stderr to the answer and real messages
-    path = Path(path)
-    own = export_info(path) if adapters is None and path.is_dir() else {}
-    if "adapter" in own:  # an adapters folder, over the base it names
-        adapters, path = path, Path(own["base"])
-    if path.suffix == ".ckpt":
-        model, tokenizer, info, adapted = load_checkpoint(path)
-    else:
-        check_model_path(path)
-        model = load_pretrained(str(path), trust_remote_code=trust_remote_code)
-        tokenizer = load_tokenizer(str(path), trust_remote_code)
-        info, adapted = export_info(path), None
-    if adapters is not None:
-        from decaqa.adapters import Adapters
-
-        folder = Path(adapters)
-        adapted = Adapters.read(folder)
-        model = adapted.load(model, folder)
-        info = {**info, **export_info(folder)}  # the adapters' run: its tasks, caps, format
-    if device:
-        model = model.to(device)
-    return QA(model, tokenizer, info, adapted)
-
-
-def export_info(folder: str | Path) -> dict[str, Any]:
-    """A model folder's decaqa.json (the run's answering settings, an adapters folder's base),
-    or nothing for a folder decaqa did not write."""
-    file = Path(folder) / EXPORT_INFO
-    return json.loads(file.read_text()) if file.exists() else {}
-
-
-def check_model_path(path: Path) -> None:
-    """Fail early, in one sentence, on a path that cannot be a model."""
-    looks_local = path.is_absolute() or len(path.parts) > 2 or str(path).startswith(".")
-    hint = "give a folder written by decaqa fit (runs/<name>/model), a .ckpt file or a hub name"
-    if not path.exists() and looks_local:
-        raise CheckpointError(f"Model path {path} does not exist; {hint}.")
-    if path.is_dir() and not (path / "config.json").exists():
-        raise CheckpointError(f"{path} is not a model folder (it has no config.json); {hint}.")
-    if path.is_file():
-        raise CheckpointError(f"{path} is a file, not a model folder; {hint}.")
-
-
-def load_checkpoint(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict, Any]:
-    """Rebuild the network from a Lightning checkpoint (weights, hparams, tokenizer), with
-    its adapters over the base it names when the run trained adapters (else None)."""
-    from decaqa.network import build_network
-    from decaqa.tokenizer import from_checkpoint
-
-    ckpt = read_checkpoint(path)
-    hp = ckpt.get("hyper_parameters", {})
-    tokenizer = from_checkpoint(ckpt)
-    model = build_network(hp.get("model"), hp.get("config"), tokenizer, hp.get("copy"),
-                          ckpt.get("decaqa_info", {}).get("input_format"),
-                          bool(hp.get("trust_remote_code")))
-    adapters = None
-    if ckpt.get("decaqa_adapters"):  # the checkpoint holds the adapters alone
-        from decaqa.adapters import Adapters, AdapterSettings
-
-        saved = ckpt["decaqa_adapters"]
-        adapters = Adapters(AdapterSettings(**saved["settings"]), saved["tasks"])
-        model = adapters.attach(model)
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-    model.load_state_dict(state, strict=adapters is None)
-    # decaqa_info (the run's answering settings) holds the decoding too; older checkpoints
-    # have only the hyperparameters
-    generation = {"max_new_tokens": hp.get("max_new_tokens", 64),
-                  "num_beams": hp.get("num_beams", 1)}
-    return model, tokenizer, {"generation": generation, **ckpt.get("decaqa_info", {})}, adapters
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint as data only (``weights_only=True``: tensors and plain containers,
-    never an unpickled object, so a payload hidden in the file cannot run); one clear
-    sentence for a missing, corrupt, truncated or unsafe file."""
-    import pickle
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"Checkpoint {path} does not exist; check the path (runs/<name>/"
-                              "checkpoints/best.ckpt).")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        # weights_only refuses a pickled object by naming its GLOBAL; anything else is bytes
-        # that are not a whole checkpoint
-        if isinstance(err, pickle.UnpicklingError) and "GLOBAL" in str(err):
-            raise CheckpointError(f"Checkpoint {path} holds Python objects, not only data (weights, "
-                                  "numbers, strings); decaqa does not unpickle those, as they can "
-                                  "run code: use a checkpoint written by decaqa fit.") from err
-        raise CheckpointError(f"Checkpoint {path} is corrupt or truncated ({type(err).__name__}); "
-                              "use another checkpoint (e.g. last.ckpt) or re-run training.") from err
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict); give a .ckpt "
-                              "written by decaqa fit.")
-    return ckpt
+    loaded = store.load(path, trust_remote_code, adapters)
+    model = loaded.model.to(device) if device else loaded.model
+    return QA(model, loaded.tokenizer, loaded.info, loaded.adapters)

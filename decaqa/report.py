@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from decaqa.results import is_correct
+from decaqa.results import is_correct, write_predictions
 
 SAMPLES = 2  # right and wrong predictions shown per task
 
@@ -290,9 +290,7 @@ def write_report(folder: str | Path, results: Mapping[str, Any],
         doc["floor"] = {"decascore": floor["decascore"],
                         "tasks": {t: v["score"] for t, v in floor["tasks"].items()}}
     (folder / "results.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False))
-    with open(folder / "predictions.jsonl", "w") as f:
-        for row in predictions:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_predictions(folder / "predictions.jsonl", predictions)
     plot_scores(results, folder / "scores.png", floor)
     (folder / "report.md").write_text(markdown(results, predictions, floor, title))
     return [folder / n for n in ("report.md", "scores.png", "results.json",

@@ -3,7 +3,8 @@
 ``score_predictions`` is the one function that turns prediction rows into it. Validation in
 `decaqa fit`, `decaqa evaluate`, `decaqa score` and the report all call it; ``document`` adds
 the provenance that metrics.json carries; ``with_retention`` joins an evaluation with the
-canonical questions and one with the held-out paraphrases.
+canonical questions and one with the held-out paraphrases; ``write_predictions`` writes the
+rows as ``predictions.jsonl`` (fit, evaluate and reports all write it through it).
 
 The shape::
 
@@ -30,7 +31,9 @@ its score; an "unanswerable" example (qa_zre) does not count.
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from decaqa import metrics
@@ -142,3 +145,14 @@ def is_correct(row: Row) -> bool:
     picking right and wrong samples in a report; scores come from the task's metrics)."""
     pred = metrics.normalize_text(str(row["prediction"]))
     return any(pred == metrics.normalize_text(a) for a in _answers(row))
+
+
+def write_predictions(path: str | Path, rows: Iterable[Row]) -> Path:
+    """Prediction rows as JSON lines (UTF-8, one row a line), the one writer of
+    predictions.jsonl."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path

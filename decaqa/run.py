@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,15 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from rich.console import Console
 
 import decaqa
-from decaqa.budget import TRAIN_MARGIN, Plan, describe_machine, run_started
-from decaqa.data import TaskDataModule
+from decaqa import store
+from decaqa.budget import BudgetGuard, Plan
 from decaqa.checkpoints import AtomicCheckpointIO, LastCheckpoint
+from decaqa.data import TaskDataModule
 from decaqa.errors import CheckpointError, ConfigError
 from decaqa.model import Seq2SeqQA
-from decaqa.report import print_table, plot_curves
-from decaqa.results import document
+from decaqa.provenance import provenance, run_started
+from decaqa.report import plot_curves, print_table
+from decaqa.results import document, write_predictions
 
 
 def shards_weights(trainer: pl.Trainer) -> bool:
@@ -48,28 +49,6 @@ def summed_over_ranks(trainer: pl.Trainer, counts: dict[str, int]) -> dict[str, 
                          device=trainer.strategy.root_device)
     total = trainer.strategy.reduce(local, reduce_op="sum")
     return {n: int(c) for n, c in zip(names, total.tolist()) if c}
-
-
-def provenance(trainer: pl.Trainer, module: Seq2SeqQA, data: TaskDataModule,
-               checkpoint: str | None) -> dict[str, Any]:
-    """Everything needed to reproduce a figure: tasks, data, decoding, seed, versions."""
-    return {
-        "decaqa_version": decaqa.__version__,
-        "torch_version": torch.__version__,
-        "machine": describe_machine(),
-        "model": module.hparams.model or {"from_scratch": module.hparams.config},
-        "generation": {"max_new_tokens": module.hparams.max_new_tokens,
-                       "num_beams": module.hparams.num_beams, "do_sample": False},
-        "input_format": data.input_format,
-        "max_source_tokens": data.max_source_tokens,
-        "batch_size": data.batching.batch_size, "batching": data.batching.settings(),
-        "eval_batch_size": data.eval_batch_size, "eval_max_tokens": data.eval_max_tokens,
-        "seed": data.seed, "split": data.eval_split,
-        "checkpoint": checkpoint, "global_step": int(trainer.global_step),
-        "parameters": module.parameter_counts(),
-        "adapter": module.adapters.info() if module.adapters is not None else None,
-        "tasks": data.task_info(), "data_report": data.report,
-    }
 
 
 class RunArtifacts(pl.Callback):
@@ -142,13 +121,11 @@ class RunArtifacts(pl.Callback):
         if not trainer.is_global_zero:
             return
         if from_best:
-            from decaqa.qa import read_checkpoint
-
-            state = read_checkpoint(best_path)["state_dict"]  # the best weights
+            state = store.read_checkpoint(best_path)["state_dict"]  # the best weights
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        info = {**data.answering_info(), "decaqa_version": decaqa.__version__}
-        model_dir = module.export(self.run_dir / module.export_name, info, state,
-                                  fresh=shards_weights(trainer))  # + precision, decoding
+        model_dir = module.export(self.run_dir / module.export_name, state,
+                                  fresh=shards_weights(trainer), **data.answering_info(),
+                                  decaqa_version=decaqa.__version__)
         (self.run_dir / "mixture.json").write_text(json.dumps(mixture, indent=2))
         written = [model_dir, self.run_dir / "mixture.json"]
         if self.best is not None:
@@ -161,9 +138,7 @@ class RunArtifacts(pl.Callback):
             if self.plan is not None:
                 doc["provenance"]["time_budget"] = self.plan.to_dict()
             (self.run_dir / "metrics.json").write_text(json.dumps(doc, indent=2))
-            with open(self.run_dir / "predictions.jsonl", "w") as f:
-                for row in self.best["predictions"]:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            write_predictions(self.run_dir / "predictions.jsonl", self.best["predictions"])
             written += [self.run_dir / "metrics.json", self.run_dir / "predictions.jsonl"]
             print_table(self.best, title=f"decaqa fit: best validation (step {self.best['step']})")
         curves = self.write_curves(trainer)
@@ -259,52 +234,8 @@ def _clock(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-class BudgetGuard(pl.Callback):
-    """Keeps a time budget on the real steps: early in warm-up it times the run's own steps
-    (data loading and Lightning's work included, which the probe leaves out) and re-sizes
-    ``max_steps`` and the LR schedule to the time left; it does so again every tenth of the
-    run on the pace of the steps since (a machine's pace drifts: a busy neighbour, longer
-    batches), so the schedule decays to its end instead of being cut; and should the run still
-    fall behind, it stops training at the deadline (Lightning then validates)."""
-
-    def __init__(self, plan: Plan, calibrate_at: int | None = None, resumed: bool = False):
-        self.plan = plan
-        self.started = run_started()
-        self.calibrate_at = calibrate_at or min(300, max(30, plan.steps // 25))
-        self.every = max(100, plan.steps // 10)
-        self.resumed = resumed  # a resumed run keeps the plan it recorded: no new timing
-        self._mark: tuple[int, float] | None = None  # (step, time) the pace is measured from
-
-    def on_train_batch_end(self, trainer: pl.Trainer, module: Seq2SeqQA, *args: Any) -> None:
-        if self.resumed:
-            return
-        step, now = int(trainer.global_step), time.time()
-        if step == 10:
-            self._mark = (step, now)
-        elif self._mark is not None and step < 0.9 * self.plan.steps and (
-                step == self.calibrate_at or
-                (step > self.calibrate_at and step - self._mark[0] >= self.every)):
-            step_s = (now - self._mark[1]) / (step - self._mark[0])
-            left = self.plan.train_deadline_s - (now - self.started)
-            steps = max(step + 1, step + int(left * TRAIN_MARGIN / step_s))
-            trainer.fit_loop.epoch_loop.max_steps = steps
-            trainer.val_check_batch = steps  # validate once, at the (new) end
-            module.total_steps = steps
-            if self.plan.calibrated_step_s is None:
-                self.plan.calibrated_step_s = round(step_s, 5)
-            self.plan.resized.append([step, round(step_s, 5), steps])
-            self.plan.steps = steps
-            self._mark = (step, now)
-        if now - self.started > self.plan.train_deadline_s and not trainer.should_stop:
-            self.plan.stopped_early_at = step
-            trainer.should_stop = True
-
-
 CHECKPOINT_EVERY_N_STEPS = 1000
 
-# A resumed run starts its loader where the checkpoint was taken (the data module's state,
-# decaqa.data), which Lightning cannot see, so it would warn that the loader is not resumable.
-warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
 
 
 class DecaqaCLI(LightningCLI):
@@ -356,25 +287,21 @@ class DecaqaCLI(LightningCLI):
 
     def _checkpoint(self) -> dict[str, Any] | None:
         """The checkpoint this command starts from, read once (as data only)."""
-        from decaqa.qa import read_checkpoint
-
         path = self._ckpt_path()
         if path is None:
             return None
         if getattr(self, "_read", (None, None))[0] != path:
-            self._read = (path, read_checkpoint(path))
+            self._read = (path, store.read_checkpoint(path))
         return self._read[1]
 
     def connect_tokenizer(self) -> None:
         """The run owns the tokenizer: restored from the checkpoint it resumes or evaluates
         (never retrained), else built once from the model's settings; then handed to the
         data and to the model, with what answering needs."""
-        from decaqa.tokenizer import from_checkpoint
-
         module: Seq2SeqQA = self.model
         data: TaskDataModule = self.datamodule
         ckpt = self._checkpoint()
-        tokenizer = (from_checkpoint(ckpt) if ckpt is not None
+        tokenizer = (store.checkpoint_tokenizer(ckpt) if ckpt is not None
                      else module.build_tokenizer(data.training_texts))
         data.connect(tokenizer)
         data.setup("validate" if self.subcommand in ("validate", "test") else "fit")
@@ -388,7 +315,7 @@ class DecaqaCLI(LightningCLI):
         if budget is None or self.subcommand != "fit":
             return None
         ckpt = self._checkpoint()
-        saved = ((ckpt or {}).get("callbacks", {}).get("RunArtifacts") or {}).get("plan")
+        saved = store.checkpoint_callback_state(ckpt, "RunArtifacts").get("plan")
         if saved:  # resumed: the plan the run recorded, not a new one
             plan = Plan(**saved)
             kwargs.update(precision=plan.precision, max_steps=plan.steps,
@@ -500,10 +427,8 @@ def check_config_args(args: list[str]) -> None:
 def check_ckpt_arg(args: list[str]) -> None:
     """A corrupt, truncated or unsafe --ckpt_path ends in one sentence, before LightningCLI
     reads it (it parses the checkpoint's hyperparameters before anything of ours runs)."""
-    from decaqa.qa import read_checkpoint
-
     for i, arg in enumerate(args):
         value = arg.split("=", 1)[1] if arg.startswith("--ckpt_path=") else (
             args[i + 1] if arg == "--ckpt_path" and i + 1 < len(args) else None)
         if value and value not in ("last", "best", "hpc", "registry", "null"):
-            read_checkpoint(value)
+            store.read_checkpoint(value)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
+import torch
 
 from decaqa.errors import ConfigError
 
@@ -113,6 +114,19 @@ def split_budget(order: Sequence[int], lengths: np.ndarray, targets: np.ndarray 
     if cur:
         out.append(cur)
     return out
+
+
+def pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device,
+        fill: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists to the longest one: (ids, attention mask)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id if fill is None else fill, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.as_tensor(list(r), dtype=torch.long)
+        mask[i, :len(r)] = 1
+    return ids.to(device), mask.to(device)
+
 
 
 class TaskBatches:

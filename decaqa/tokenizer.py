@@ -8,12 +8,12 @@ pieces that can be copied in one step (``split_digits=True`` splits them one by 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from typing import Callable, Iterable
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from decaqa.errors import CheckpointError, ConfigError
+from decaqa.errors import CheckpointError, ConfigError, remote_code_refused
 
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"  # T5's ids 0, 1, 2: decoder_start_token_id = pad
 
@@ -43,8 +43,6 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False
                    ) -> PreTrainedTokenizerBase:
     """A pretrained tokenizer (hub name or local folder / tokenizer.json); one that asks to
     run its own code is refused unless ``trust_remote_code``."""
-    from decaqa.network import remote_code_refused
-
     try:
         if name_or_path.endswith(".json"):
             return PreTrainedTokenizerFast(tokenizer_file=name_or_path, pad_token=PAD,
@@ -74,23 +72,13 @@ def build_tokenizer(model: str | None = None, tokenizer: str | None = None,
     return train_tokenizer(texts(), vocab_size, split_digits)
 
 
-CHECKPOINT_KEY = "decaqa_tokenizer"
-
-
-def to_checkpoint(tokenizer: PreTrainedTokenizerBase) -> str | None:
-    """The tokenizer as the string a checkpoint stores (fast tokenizers; None otherwise)."""
+def to_string(tokenizer: PreTrainedTokenizerBase) -> str | None:
+    """The tokenizer as one string (fast tokenizers; None otherwise): how a checkpoint keeps
+    it (`decaqa.store`)."""
     return tokenizer.backend_tokenizer.to_str() if tokenizer.is_fast else None
 
 
-def from_checkpoint(checkpoint: Mapping[str, Any]) -> PreTrainedTokenizerBase:
-    """The tokenizer a checkpoint was trained with: restored, never rebuilt or retrained."""
-    if CHECKPOINT_KEY in checkpoint:
-        return PreTrainedTokenizerFast(
-            tokenizer_object=Tokenizer.from_str(checkpoint[CHECKPOINT_KEY]),
-            pad_token=PAD, eos_token=EOS, unk_token=UNK, model_max_length=100_000)
-    hp = checkpoint.get("hyper_parameters", {})
-    if hp.get("tokenizer") or hp.get("model"):
-        return load_tokenizer(hp.get("tokenizer") or hp["model"],
-                              bool(hp.get("trust_remote_code")))
-    raise CheckpointError("This checkpoint holds no tokenizer and names no pretrained one; use a "
-                          "checkpoint written by decaqa fit.")
+def from_string(saved: str) -> PreTrainedTokenizerBase:
+    """The tokenizer `to_string` wrote, as it was: restored, never retrained."""
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(saved), pad_token=PAD,
+                                   eos_token=EOS, unk_token=UNK, model_max_length=100_000)

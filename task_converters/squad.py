@@ -1,5 +1,6 @@
 """SQuAD 1.1: extractive question answering over a Wikipedia paragraph (decaNLP's SQuAD task)."""
 from decaqa import Task
+from decaqa.formats import squad_triple
 
 # Source: rajpurkar/squad is plain parquet on main (hub "Convert dataset to Parquet"; no script).
 task = Task(
@@ -12,9 +13,4 @@ task = Task(
 
 @task.converter
 def convert(row):
-    # decaNLP: question = ' '.join(q.split()); every annotator answer is acceptable, the first
-    # is trained on. A row without answers (none in v1.1) becomes "unanswerable" as in decaNLP.
-    answers = list(row["answers"]["text"])
-    context = row["context"] if answers else " ".join(row["context"].split())
-    return {"context": context, "question": " ".join(row["question"].split()),
-            "answer": answers or "unanswerable"}
+    return squad_triple(row)  # decaNLP's SQuAD rule, shared by squad and squad_v2

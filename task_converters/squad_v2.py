@@ -1,5 +1,6 @@
 """SQuAD 2.0: SQuAD plus unanswerable questions, answered "unanswerable" (decaNLP's squad2.0)."""
 from decaqa import Task
+from decaqa.formats import squad_triple
 
 # Source: rajpurkar/squad_v2 is plain parquet on main (hub PR #6 "Convert dataset to Parquet").
 task = Task(
@@ -12,9 +13,4 @@ task = Task(
 
 @task.converter
 def convert(row):
-    # decaNLP's SQuAD class: an unanswerable question gets answer 'unanswerable' and a context
-    # with its whitespace collapsed; answerable ones keep the context and list every answer.
-    answers = list(row["answers"]["text"])
-    context = row["context"] if answers else " ".join(row["context"].split())
-    return {"context": context, "question": " ".join(row["question"].split()),
-            "answer": answers or "unanswerable"}
+    return squad_triple(row)  # decaNLP's SQuAD rule, shared by squad and squad_v2

@@ -1,7 +1,6 @@
 """WikiSQL: translate a question about one table into SQL (decaNLP's wikisql task)."""
-from collections.abc import Mapping
-
 from decaqa import Task
+from decaqa.formats import AGG_OPS, COND_OPS, query_repr, sql_conditions
 
 # Source: Salesforce/wikisql is a script data set (one config); its parquet export
 # refs/convert/parquet holds default/{train,validation,test} (hub commits "Update parquet files").
@@ -23,28 +22,9 @@ task = Task(
          "data_files= in the HF schema (question, table.header, sql.sel/agg/conds).",
 )
 
-# decaNLP's Query (after salesforce/WikiSQL lib/query.py).
-AGG_OPS = ["", "MAX", "MIN", "COUNT", "SUM", "AVG"]
-COND_OPS = ["=", ">", "<", "OP"]
 SYMS = ["SELECT", "WHERE", "AND", "COL", "TABLE", "CAPTION", "PAGE", "SECTION", "OP", "COND",
         "QUESTION", "AGG", "AGGOPS", "CONDOPS"]
-KEY_WORDS = ", ".join(AGG_OPS[1:] + COND_OPS + SYMS)
-
-
-def conditions(conds):
-    """(column, operator, value) triples from HF's dict of lists or a list of dicts/triples."""
-    if isinstance(conds, Mapping):
-        return list(zip(conds["column_index"], conds["operator_index"], conds["condition"]))
-    return [(c["column_index"], c["operator_index"], c["condition"]) if isinstance(c, Mapping)
-            else tuple(c) for c in conds]
-
-
-def query_repr(sel, agg, header, conds):
-    """decaNLP's repr(Query): 'SELECT {agg} {col} FROM table [WHERE col op value AND ...]'."""
-    rep = f"SELECT {AGG_OPS[agg]} {header[sel]} FROM table"
-    if conds:
-        rep += " WHERE " + " AND ".join(f"{header[i]} {COND_OPS[o]} {v}" for i, o, v in conds)
-    return " ".join(rep.split())
+KEY_WORDS = ", ".join(list(AGG_OPS[1:]) + list(COND_OPS) + SYMS)  # decaNLP's context
 
 
 @task.converter
@@ -53,5 +33,5 @@ def convert(row):
     context = (f"The table has columns {', '.join(header)} and key words {KEY_WORDS}"
                f"-- {row['question']}")    # decaNLP puts no space before '--'
     return {"context": context,
-            "answer": query_repr(sql["sel"], sql["agg"], header, conditions(sql["conds"])),
+            "answer": query_repr(sql["sel"], sql["agg"], header, sql_conditions(sql["conds"])),
             "meta": {"header": header}}

@@ -1,5 +1,6 @@
 """WOZ 2.0: dialogue state tracking, one triple per turn (decaNLP's woz.en task)."""
 from decaqa import Task
+from decaqa.formats import format_woz_answer
 
 # Source: PolyAI/woz_dialogue is a script data set; its parquet export refs/convert/parquet holds
 # en/{train,validation,test} (hub: PolyAI/woz_dialogue commits on refs/convert/parquet/en).
@@ -22,8 +23,7 @@ task = Task(
 def convert(row):
     # decaNLP's WOZ.cache_splits. Context: the system acts ("slot" or "slot: value", joined
     # by ", ") then " -- " then the user's transcript. Answer: the informs that are new this
-    # turn as "slot: value" joined by ", ", then ";", then " " and the requested slots; "None"
-    # when nothing changed.
+    # turn and the requested slots, in decaNLP's answer format (decaqa.formats).
     examples, previous = [], []
     for turn_idx, turn in enumerate(row["dialogue"]):
         acts = ", ".join(a if isinstance(a, str) else ": ".join(a) for a in turn["system_acts"])
@@ -38,11 +38,8 @@ def convert(row):
                 else:
                     requests.append(slot[1])
         previous = current
-        answer = ", ".join(f"{s[0]}: {s[1]}" for s in informs) + ";"
-        if requests:
-            answer += " " + ", ".join(requests)
         examples.append({"context": " ".join(context.split()),
-                         "answer": answer if len(answer) > 1 else "None",
+                         "answer": format_woz_answer([(s[0], s[1]) for s in informs], requests),
                          "id": f'{row["dialogue_idx"]}-{turn_idx}',
                          "meta": {"dialogue_id": str(row["dialogue_idx"]), "turn": turn_idx}})
     return examples

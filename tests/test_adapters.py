@@ -17,7 +17,7 @@ from decaqa.cli import run
 from decaqa.errors import ConfigError, DataError
 from decaqa.example import format_input
 from decaqa.network import build_from_config, load_pretrained
-from decaqa.tokenizer import load_tokenizer, train_tokenizer
+from decaqa.tokenizer import train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"

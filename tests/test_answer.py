@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import decaqa
-from decaqa.answer import choice_scores, generate_answers, plan_batches
+from decaqa.answer import (answer, choice_scores, generate_answers, plan_batches, rank_choices,
+                           task_cap)
 from decaqa.cli import run
 from decaqa.mini_decathlon import read_rows
 from decaqa.tasks import get_task
@@ -40,15 +41,6 @@ def test_plan_batches_invariants(seed: int, max_tokens: int | None) -> None:
 
 
 # -- the smoke model, fitted once ---------------------------------------------------------------
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("answer") / "smoke"
-    assert run(["fit", "--config", str(SMOKE), "--run_dir", str(run_dir),
-                "--trainer.max_steps", "20", "--trainer.val_check_interval", "20",
-                "--data.steps_per_epoch", "20"]) == 0
-    return run_dir
-
-
 def mini_rows(task: str, n: int) -> list[dict]:
     return read_rows(task, "validation")[:n]
 
@@ -155,38 +147,10 @@ def test_generate_answers_with_no_input() -> None:
 
 
 # -- the tokenizer is the run's, restored from checkpoints ----------------------------------------
-def test_resume_restores_the_tokenizer_instead_of_training_one(smoke: Path, tmp_path: Path,
-                                                               monkeypatch) -> None:
-    def no_training(*args, **kwargs):
-        raise AssertionError("a resumed run must not train a new tokenizer")
-
-    monkeypatch.setattr("decaqa.tokenizer.train_tokenizer", no_training)
-    run_dir = tmp_path / "resumed"
-    assert run(["fit", "--config", str(SMOKE), "--run_dir", str(run_dir),
-                "--ckpt_path", str(smoke / "checkpoints" / "last.ckpt"),
-                "--trainer.max_steps", "24", "--trainer.val_check_interval", "4",
-                "--data.steps_per_epoch", "20"]) == 0
-    before = json.loads((smoke / "model" / "tokenizer.json").read_text())["model"]["vocab"]
-    after = json.loads((run_dir / "model" / "tokenizer.json").read_text())["model"]["vocab"]
-    assert before == after
 
 
-HEAVY = ("pytorch_lightning", "lightning", "lightning_fabric", "datasets", "matplotlib")
 
 
-@pytest.mark.parametrize("target", ["model", "checkpoints/best.ckpt"])
-def test_load_and_ask_import_neither_lightning_nor_datasets(smoke: Path, target: str) -> None:
-    """A notebook's `import decaqa; decaqa.load(...)` stays light: transformers and torch,
-    no Lightning, no `datasets` (checked in a fresh interpreter)."""
-    import subprocess
-    import sys
-
-    code = (f"import sys, decaqa\nqa = decaqa.load({str(smoke / target)!r})\n"
-            "qa.ask('Is this review negative or positive?', 'a fine film', task='sst2')\n"
-            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 
 
 def test_an_input_far_beyond_the_limit_is_answered_and_the_cut_reported(smoke: Path,
@@ -198,3 +162,31 @@ def test_an_input_far_beyond_the_limit_is_answered_and_the_cut_reported(smoke: P
     assert qa.truncated == 1
     assert (f"1 input(s) longer than {qa.max_source_tokens} tokens were truncated"
             in capsys.readouterr().err)
+
+
+def test_one_function_decides_rank_or_generate_and_the_cap(smoke: Path) -> None:
+    """`answer`: a row with choices is ranked when the mode ranks, generated otherwise; a
+    generated row stops at its task's cap (the default without one): what validation, ask,
+    predict and the budget's estimate all call."""
+    qa = decaqa.load(str(smoke / "model"))
+    pairs = [("Is this review negative or positive?", "a fine film ."),
+             ("What is the summary?", "Ana Bel founded a bank in Olmora in 1986. " * 8),
+             ("Who founded it?", "Ana Bel founded a bank in Olmora in 1986.")]
+    sources = qa.encode(pairs)
+    tasks = ["sst2", "cnn_dailymail", None]
+    choices = [["negative", "positive"], None, None]
+    caps = qa.info.caps
+    kwargs = dict(caps=caps, default_cap=qa.max_new_tokens, num_beams=qa.num_beams)
+    ranked = answer(qa.model, qa.tokenizer, sources, tasks, choices=choices, mode="rank",
+                    **kwargs)
+    assert ranked[0] in ("negative", "positive")
+    assert ranked[0] == rank_choices(qa.model, qa.tokenizer, sources[:1], choices[:1])[0]
+    for i, cap in ((1, caps["cnn_dailymail"]), (2, qa.max_new_tokens)):
+        assert task_cap(tasks[i], caps, qa.max_new_tokens) == cap
+        assert ranked[i] == generate_answers(qa.model, qa.tokenizer, sources[i:i + 1], cap)[0]
+    generated = answer(qa.model, qa.tokenizer, sources, tasks, choices=choices,
+                       mode="generate", **kwargs)
+    assert generated[1:] == ranked[1:]
+    assert generated[0] == generate_answers(qa.model, qa.tokenizer, sources[:1],
+                                            caps["sst2"])[0]
+    assert qa.ask_batch(pairs, task=tasks) == generated       # ask goes the same way

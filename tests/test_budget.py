@@ -12,7 +12,6 @@ import decaqa.budget
 from decaqa.budget import parse_duration, plan_steps
 from decaqa.cli import run
 from decaqa.errors import ConfigError
-from decaqa.tasks import TaskError
 
 SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
 

@@ -6,8 +6,7 @@ from rouge_score import rouge_scorer
 from sacrebleu import corpus_bleu
 from scipy import stats
 
-from decaqa.metrics import (METRICS, LogicalForm, WozDelta, decascore, format_woz_answer,
-                            normalize_text, parse_sql, parse_woz_answer, score)
+from decaqa.metrics import (METRICS, LogicalForm, decascore, normalize_text, parse_sql, score)
 from decaqa.errors import DataError
 from decaqa.tasks import TaskError
 
@@ -170,18 +169,6 @@ def test_cf1_word_sets_and_reference_union():
 
 
 # -- dsem ------------------------------------------------------------------------------------------
-def test_parse_and_format_woz_answer():
-    assert parse_woz_answer("food: thai, area: north; phone, address") == WozDelta(
-        {"food": "thai", "area": "north"}, ("phone", "address"))
-    assert parse_woz_answer("price range: cheap;") == WozDelta({"price range": "cheap"}, ())
-    assert parse_woz_answer("; phone") == WozDelta({}, ("phone",))
-    assert parse_woz_answer("None") == WozDelta({}, ())
-    assert parse_woz_answer("food: thai") == WozDelta({}, ())  # no ';' -> no change (decaNLP)
-    assert format_woz_answer({"food": "thai", "area": "north"}, ["phone"]) == \
-        "food: thai, area: north; phone"
-    assert format_woz_answer([("food", "thai")]) == "food: thai;"
-    assert format_woz_answer({}, ["phone"]) == "; phone"
-    assert format_woz_answer({}) == "None"
 
 
 def test_dsem_rolls_up_two_dialogues_by_hand():

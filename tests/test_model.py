@@ -1,56 +1,92 @@
-"""The network builder and the from-scratch tokenizer: architectures, special ids, digits."""
+"""The LightningModule (decaqa.model.Seq2SeqQA): its settings refused in one sentence, the
+learning-rate schedule by hand, the fused optimiser's rule, answers gathered in data order,
+and what it puts into a checkpoint and takes back from one."""
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
-from transformers import AutoModelForSeq2SeqLM
 
-from decaqa.network import build_from_config
+from decaqa import store
 from decaqa.errors import ConfigError
-from decaqa.tasks import TaskError
-from decaqa.tokenizer import train_tokenizer
+from decaqa.model import Seq2SeqQA, fused_allowed, gather_outputs, lr_factor
+from decaqa.tokenizer import from_string, train_tokenizer
 
-TEXT = ["Krir Shakeitrourt founded Bousti Bank in 1986 .", "He was 42 years old in 2016 ."] * 20
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return train_tokenizer(TEXT, 120)
+TINY = {"d_model": 16, "d_ff": 32, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
+        "d_kv": 8}
+TEXT = ["question: Is this review negative or positive? context: a fine film", "positive",
+        "negative"] * 20
 
 
-def test_numbers_stay_whole_unless_asked(tok) -> None:
-    assert "▁1986" in tok.tokenize("in 1986")
-    split = train_tokenizer(TEXT, 120, split_digits=True)
-    assert split.tokenize("in 1986")[-4:] == ["1", "9", "8", "6"]
-
-
-@pytest.mark.parametrize("config", [
-    {"d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2, "d_kv": 16},
-    {"model_type": "bart", "d_model": 32, "encoder_layers": 1, "decoder_layers": 1,
-     "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 64,
-     "decoder_ffn_dim": 64, "max_position_embeddings": 64},
-    {"model_type": "pegasus", "d_model": 32, "encoder_layers": 1, "decoder_layers": 1,
-     "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 64,
-     "decoder_ffn_dim": 64, "max_position_embeddings": 64},
+@pytest.mark.parametrize("settings, message", [
+    ({}, "needs either `model`"),
+    ({"config": TINY, "schedule": "stepwise"}, "Unknown schedule 'stepwise'"),
+    ({"config": TINY, "choices": "vote"}, "Unknown choices mode 'vote'"),
+    ({"config": TINY, "adapter": {"method": "lora"}}, "Adapters train over a frozen pretrained"),
+    ({"config": TINY, "copy": "everything"}, "everything"),
 ])
-def test_from_scratch_architectures_use_the_tokenizers_ids(tok, config, tmp_path) -> None:
-    model = build_from_config(config, tok)
-    cfg = model.config
-    assert cfg.model_type == config.get("model_type", "t5")
-    assert cfg.vocab_size == len(tok)
-    assert (cfg.pad_token_id, cfg.eos_token_id, cfg.decoder_start_token_id) == (
-        tok.pad_token_id, tok.eos_token_id, tok.pad_token_id)
-    batch = tok(["who founded Bousti Bank ?"], return_tensors="pt")
-    labels = tok(["Krir Shakeitrourt"], return_tensors="pt").input_ids
-    assert model(**batch, labels=labels).loss.item() > 0
-    model.save_pretrained(tmp_path)  # a plain transformers model: reloads by Auto class
-    again = AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
-    model.eval(), again.eval()
-    with torch.no_grad():
-        assert torch.equal(model.generate(**batch, max_new_tokens=4),
-                           again.generate(**batch, max_new_tokens=4))
+def test_bad_settings_are_one_sentence(settings: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Seq2SeqQA(**settings)
 
 
-def test_bad_model_config_is_one_sentence(tok) -> None:
-    with pytest.raises(ConfigError, match="model_type"):
-        build_from_config({"model_type": "no_such_model", "d_model": 32}, tok)
+def test_the_learning_rate_schedule_by_hand() -> None:
+    # 10 warm-up steps of 110: a tenth, ..., whole; then to zero at the end
+    assert lr_factor(0, 10, 110, "linear") == pytest.approx(0.1)
+    assert lr_factor(9, 10, 110, "linear") == pytest.approx(1.0)
+    assert lr_factor(10, 10, 110, "linear") == pytest.approx(1.0)
+    assert lr_factor(60, 10, 110, "linear") == pytest.approx(0.5)
+    assert lr_factor(110, 10, 110, "linear") == pytest.approx(0.0)
+    assert lr_factor(60, 10, 110, "cosine") == pytest.approx(0.5)
+    assert lr_factor(35, 10, 110, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+    assert lr_factor(500, 10, 110, "constant") == 1.0
+    assert lr_factor(500, 0, 110, "linear") == 0.0          # past the end: stays at zero
+
+
+def test_the_fused_optimiser_only_where_lightning_can_clip() -> None:
+    assert fused_allowed("32-true", 1.0) and fused_allowed("bf16-mixed", None)
+    assert not fused_allowed("bf16-mixed", 1.0) and not fused_allowed("16-mixed", 0.5)
+
+
+def test_answers_are_gathered_once_each_in_data_order() -> None:
+    rows = {"sst2": [(2, "c", "p2"), (0, "a", "p0"), (1, "b", "p1"), (0, "a", "again")]}
+    assert gather_outputs(rows) == {"sst2": [(0, "a", "p0"), (1, "b", "p1"), (2, "c", "p2")]}
+
+
+def tiny_module(**settings) -> Seq2SeqQA:
+    torch.manual_seed(0)
+    module = Seq2SeqQA(config=TINY, max_new_tokens=6, **settings)
+    module.connect(train_tokenizer(TEXT, 80),
+                   {"max_source_tokens": 64, "eval_batch_size": 4,
+                    "tasks": {"sst2": {"max_new_tokens": 3, "choices": ["negative", "positive"]}}})
+    module.configure_model()
+    return module
+
+
+def test_a_checkpoint_holds_the_tokenizer_answering_facts_and_random_state() -> None:
+    module = tiny_module()
+    ckpt = {"state_dict": {}, "hyper_parameters": dict(module.hparams)}
+    module.on_save_checkpoint(ckpt)
+    assert from_string(ckpt[store.TOKENIZER])("a fine film")["input_ids"] == \
+        module.tokenizer("a fine film")["input_ids"]
+    info = store.checkpoint_info(ckpt)
+    assert info.max_source_tokens == 64 and info.eval_batch_size == 4
+    assert info.generation == store.Generation(6, 1) and info.caps == {"sst2": 3}
+    expected = torch.rand(3)                              # drawn right after the save
+    torch.rand(5)                                         # the stream moves on ...
+    module.on_load_checkpoint(ckpt)                       # ... and a resume puts it back
+    assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("mode", ["rank", "rank_mean"])
+def test_validation_ranks_a_tasks_choices_when_asked(mode: str) -> None:
+    module = tiny_module(choices=mode)
+    sources = module.tokenizer(["question: Is this review negative or positive? context: "
+                                "a fine film"] * 3)["input_ids"]
+    answering = {"task": "sst2", "choices": ["negative", "positive"], "max_new_tokens": 3,
+                 "max_rows": 2, "max_tokens": None}
+    assert set(module.answer(sources, answering)) <= {"negative", "positive"}
+    generated = tiny_module().answer(sources, answering)   # generate: up to the task's cap
+    assert all(len(module.tokenizer(a, add_special_tokens=False)["input_ids"]) <= 3
+               for a in generated)

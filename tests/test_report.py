@@ -10,8 +10,7 @@ import pytest
 
 from decaqa.cli import run
 from decaqa.evaluate import score_predictions
-from decaqa.report import markdown, plot_curves, write_report
-from decaqa.results import document, is_correct, with_retention
+from decaqa.report import plot_curves, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -22,64 +21,12 @@ def rows(task: str, preds: list[str], answers: list[str]) -> list[dict]:
             for i, (p, a) in enumerate(zip(preds, answers))]
 
 
-def test_results_by_hand():
-    out = score_predictions(rows("sst2", ["positive", "negative", "positive", "positive"],
-                                 ["positive", "positive", "positive", "negative"])
-                            + rows("squad", ["Paris"], ["paris"]))
-    assert out["tasks"]["sst2"] == {"metric": "em", "score": 50.0, "scores": {"em": 50.0},
-                                    "examples": 4}
-    assert out["tasks"]["squad"]["score"] == 100.0       # nf1 after normalisation
-    assert out["decascore"] == 150.0
-    doc = document({**out, "step": 7, "predictions": []}, {"seed": 0})
-    assert set(doc) == {"decascore", "tasks", "provenance"}
 
 
-def test_retention_is_paraphrase_over_canonical_and_na_without_paraphrases():
-    canonical = {"decascore": 130.0, "tasks": {
-        "sst2": {"metric": "em", "score": 80.0, "scores": {"em": 80.0}, "examples": 10},
-        "squad": {"metric": "nf1", "score": 50.0, "scores": {"nf1": 50.0}, "examples": 10}}}
-    para = {"decascore": 110.0, "tasks": {
-        "sst2": {"metric": "em", "score": 60.0, "scores": {"em": 60.0}, "examples": 10},
-        "squad": {"metric": "nf1", "score": 50.0, "scores": {"nf1": 50.0}, "examples": 10}}}
-    out = with_retention(canonical, para, asked=["sst2"])
-    assert out["tasks"]["sst2"]["retention"] == 0.75
-    assert out["tasks"]["sst2"]["paraphrase"]["score"] == 60.0
-    assert out["tasks"]["squad"]["retention"] is None and out["tasks"]["squad"]["paraphrase"] is None
-    assert out["paraphrase"] == {"decascore": 110.0, "retention": 0.75, "tasks_measured": 1}
-    two = with_retention(canonical, para, asked=["sst2", "squad"])
-    assert two["paraphrase"]["retention"] == round((60 + 50) / (80 + 50), 4)  # summed, not mean
-    assert out["decascore"] == 130.0                    # the headline stays the canonical one
-    text = markdown(out, [])
-    assert "| sst2 | em | 80.0 | 60.0 | 0.75 | 10 |" in text
-    assert "| squad | nf1 | 50.0 | n/a | n/a | 10 |" in text
 
 
-def test_copy_rate_by_hand():
-    """Of the examples whose answer is in the context, the share answered from it."""
-    ctx = "Tavo Brenik was born in Olmora. He works for Kestrel Mills."
-    made = [{"task": "squad", "prediction": p, "answers": [a], "context": ctx}
-            for p, a in [("Olmora", "Olmora"),              # right, copied
-                         ("Kestrel Mills", "Olmora"),       # wrong, but copied
-                         ("Kestor", "Tavo Brenik"),         # invented: not in the context
-                         ("olmora.", "Olmora"),             # normalised like the metrics
-                         ("", "Olmora"),                    # empty: not a copy
-                         ("Olm", "Olmora"),                 # part of a word: not a copy
-                         ("unanswerable", "unanswerable")]]  # answer not in context: uncounted
-    out = score_predictions(made)
-    assert out["tasks"]["squad"]["copy_examples"] == 6
-    assert out["tasks"]["squad"]["copy_rate"] == round(3 / 6, 4)
-    # a task whose answers are mostly not in the context gets none; nor rows without context
-    labels = [{"task": "sst2", "prediction": "positive", "answers": ["positive"],
-               "context": "a fine film"}] * 3
-    assert "copy_rate" not in score_predictions(labels)["tasks"]["sst2"]
-    assert "copy_rate" not in score_predictions(rows("squad", ["x"], ["x"]))["tasks"]["squad"]
-    text = markdown(out, [])
-    assert "| squad | nf1 | 42.9 | 50% | 7 |" in text   # nf1: 3 of 7 right
 
 
-def test_is_correct_normalises_like_the_metrics():
-    assert is_correct({"prediction": "The Eiffel tower.", "answers": ["eiffel tower"]})
-    assert not is_correct({"prediction": "tower", "answers": ["eiffel tower"]})
 
 
 def test_curves_are_drawn_from_the_logged_csv(tmp_path: Path):
@@ -92,23 +39,15 @@ def test_curves_are_drawn_from_the_logged_csv(tmp_path: Path):
     assert plot_curves(tmp_path / "missing.csv", tmp_path / "x.png") is None
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("report") / "smoke"
-    assert run(["fit", "--config", str(ROOT / "configs" / "smoke.yaml"),
-                "--run_dir", str(run_dir)]) == 0
-    return run_dir
-
-
-def test_fit_draws_curves_and_names_them(smoke: Path):
-    assert (smoke / "curves.png").read_bytes().startswith(PNG)
-    doc = json.loads((smoke / "metrics.json").read_text())
+def test_fit_draws_curves_and_names_them(smoke_run: Path):
+    assert (smoke_run / "curves.png").read_bytes().startswith(PNG)
+    doc = json.loads((smoke_run / "metrics.json").read_text())
     assert set(doc) == {"decascore", "tasks", "provenance"}
 
 
-def test_evaluate_report_numbers_equal_the_json(smoke: Path, tmp_path: Path, capsys):
+def test_evaluate_report_numbers_equal_the_json(smoke_run: Path, tmp_path: Path, capsys):
     folder = tmp_path / "report"
-    assert run(["evaluate", "--model", str(smoke / "model"), "--tasks", "sst2,squad,wsc",
+    assert run(["evaluate", "--model", str(smoke_run / "model"), "--tasks", "sst2,squad,wsc",
                 "--limit", "12", "--questions", "all", "--report", str(folder),
                 "--output", str(tmp_path / "out.json")]) == 0
     for name in ("report.md", "scores.png", "results.json", "predictions.jsonl"):

@@ -6,10 +6,10 @@ import random
 from collections import Counter
 
 import pytest
+import torch
 
-from decaqa.sampling import Mixture, MultitaskBatchSampler
+from decaqa.sampling import Mixture, MultitaskBatchSampler, pad
 from decaqa.errors import ConfigError
-from decaqa.tasks import TaskError
 
 SIZES = {"a": 1000, "b": 100, "c": 10}
 
@@ -388,3 +388,11 @@ def test_batching_builds_the_sampler_and_checks_its_settings():
     for bad in ({"batch_size": 0}, {"max_tokens": -1}, {"bucket_batches": 0}):
         with pytest.raises(ConfigError, match="must be"):
             Batching(**bad)
+
+
+def test_pad_right_pads_to_the_longest_row_with_its_mask() -> None:
+    """Training batches and answering batches are padded by this one rule."""
+    ids, mask = pad([[5, 6, 7], [8]], pad_id=0, device=torch.device("cpu"))
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    labels, _ = pad([[5, 6], [8]], pad_id=0, device=torch.device("cpu"), fill=-100)
+    assert labels.tolist() == [[5, 6], [8, -100]]

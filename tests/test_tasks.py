@@ -1,5 +1,6 @@
 """Task discovery (folder scan, --tasks-dir, $DECAQA_TASKS_DIRS) and the Task contract: what a
-converter may return, and the one-sentence errors that name the file, the row and the fix."""
+converter may return, per-row question slots, and the one-sentence errors that name the file,
+the row and the fix."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import decaqa
+from conftest import slotted_task
 from decaqa.example import QAExample
 from decaqa.tasks import (TASKS_DIRS_ENV, Task, TaskError, builtin_tasks_dir, discover,
                           get_task, iter_examples, load_task_file, registry)
@@ -271,3 +273,27 @@ def test_iter_examples_is_lazy(tmp_path):
         raise AssertionError("read past what was asked for")
 
     assert next(iter_examples(task, rows())).context == "1"
+
+
+def test_slots_are_filled_per_row_in_every_phrasing():
+    ex = slotted_task().convert({"text": "A cat sat.", "h": "a cat sat", "label": "yes"})[0]
+    assert ex.question == 'Is "a cat sat" true? yes or no?'
+    assert ex.paraphrases == ('Does it follow that "a cat sat"? yes or no?',
+                              'Given the text, "a cat sat": yes or no?')
+
+
+def test_a_missing_slot_or_missing_fields_is_one_sentence():
+    task = slotted_task()
+    task.convert_row = lambda row: {"context": "x", "fields": {"other": 1}, "answer": "yes"}
+    with pytest.raises(TaskError, match="no field 'h'"):
+        task.convert({})
+    task.convert_row = lambda row: {"context": "x", "answer": "yes"}
+    with pytest.raises(TaskError, match="has slots; return fields"):
+        task.convert({})
+
+
+def test_a_question_from_the_row_has_nothing_to_paraphrase():
+    task = Task(name="own", dataset="user/x", questions=["Canonical?", "Paraphrase?"])
+    task.convert_row = lambda row: {"context": "c", "question": row["q"], "answer": "a"}
+    ex = task.convert({"q": "Who?"})[0]
+    assert ex.questions == ("Who?",) and ex.paraphrases == ()

@@ -36,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+from decaqa.formats import query_repr
 from decaqa.mini_decathlon import ROOT, SPLITS, TASKS, path
 
 SIZES = {  # rows per split; woz counts dialogues. The five copying tasks get 3x the training
@@ -1423,8 +1424,6 @@ def woz(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
 
 
 # -- wikisql -----------------------------------------------------------------------------------
-AGG_OPS = ["", "MAX", "MIN", "COUNT", "SUM", "AVG"]
-COND_OPS = ["=", ">", "<", "OP"]
 # One table kind per block: "topic | page title | section title", then its columns as
 # "header: type kind" ("real lo-hi" draws a number); the first column is the table's key.
 TABLE_KINDS = """
@@ -1525,9 +1524,7 @@ def _query(r: random.Random, table: dict) -> tuple[str, dict]:
     question += " " + r.choice(["when", "where", "if"]) + " "
     question += " and ".join(r.choice(CONDS[op]).format(col=header[c], val=v)
                              for c, op, v in conds) + "?"
-    readable = f"SELECT {AGG_OPS[agg]} {header[sel]} FROM table WHERE " + " AND ".join(
-        f"{header[c]} {COND_OPS[op]} {v}" for c, op, v in conds)
-    return question, {"human_readable": " ".join(readable.split()), "sel": sel, "agg": agg,
+    return question, {"human_readable": query_repr(sel, agg, header, conds), "sel": sel, "agg": agg,
                       "conds": {"column_index": [c for c, _, _ in conds],
                                 "operator_index": [op for _, op, _ in conds],
                                 "condition": [v for _, _, v in conds]}}

@@ -1,5 +1,6 @@
-"""Questions the model never saw: per-row question slots, paraphrases held out of training or
-sampled, and evaluation with them."""
+"""The data path (decaqa.data): which phrasing of its question each triple is asked with
+(canonical, sampled, a held-out paraphrase), the data module holding paraphrases out of
+training, and training batches padded as the answering path pads."""
 from __future__ import annotations
 
 from collections import Counter
@@ -8,45 +9,16 @@ import datasets
 import pytest
 
 from decaqa.errors import ConfigError
-from decaqa import Task, TaskError
+from conftest import slotted_task
 from decaqa.data import TaskDataModule, ask_with, convert_split, paraphrased
 
 
-def slotted_task() -> Task:
-    task = Task(name="nli_like", dataset="user/x",
-                questions=['Is "{h}" true? yes or no?', 'Does it follow that "{h}"? yes or no?',
-                           'Given the text, "{h}": yes or no?'],
-                choices=["no", "yes"])
-
-    @task.converter
-    def convert(row):
-        return {"context": row["text"], "fields": {"h": row["h"]}, "answer": row["label"]}
-
-    return task
 
 
-def test_slots_are_filled_per_row_in_every_phrasing():
-    ex = slotted_task().convert({"text": "A cat sat.", "h": "a cat sat", "label": "yes"})[0]
-    assert ex.question == 'Is "a cat sat" true? yes or no?'
-    assert ex.paraphrases == ('Does it follow that "a cat sat"? yes or no?',
-                              'Given the text, "a cat sat": yes or no?')
 
 
-def test_a_missing_slot_or_missing_fields_is_one_sentence():
-    task = slotted_task()
-    task.convert_row = lambda row: {"context": "x", "fields": {"other": 1}, "answer": "yes"}
-    with pytest.raises(TaskError, match="no field 'h'"):
-        task.convert({})
-    task.convert_row = lambda row: {"context": "x", "answer": "yes"}
-    with pytest.raises(TaskError, match="has slots; return fields"):
-        task.convert({})
 
 
-def test_a_question_from_the_row_has_nothing_to_paraphrase():
-    task = Task(name="own", dataset="user/x", questions=["Canonical?", "Paraphrase?"])
-    task.convert_row = lambda row: {"context": "c", "question": row["q"], "answer": "a"}
-    ex = task.convert({"q": "Who?"})[0]
-    assert ex.questions == ("Who?",) and ex.paraphrases == ()
 
 
 def triples(n: int = 40) -> datasets.Dataset:

@@ -1,18 +1,21 @@
-"""The data-side `decaqa` commands: `tasks` and `show`, in-process (fast) plus one run of the
-installed console script; `show` over every real HF-schema sample and the mini decathlon; the
-user errors end in exit code 2 and one sentence, never a traceback."""
+"""The `decaqa` command (decaqa.cli): `tasks` and `show`, in-process (fast) plus one run of the
+installed console script; `show` over every real HF-schema sample and the mini decathlon;
+`ask` prints the answer alone; the user errors end in exit code 2 and one sentence, never a
+traceback."""
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import decaqa
 from decaqa.cli import run
 from decaqa.mini_decathlon import read_rows
-from decaqa.tasks import MINI_DECATHLON, get_task, iter_examples
+from decaqa.tasks import get_task, iter_examples
 
 DECANLP = ["squad", "iwslt", "cnn_dailymail", "multinli", "sst2", "qa_srl", "qa_zre", "woz",
            "wikisql", "wsc"]
@@ -229,3 +232,12 @@ def test_show_reports_skipped_rows(capsys, tmp_path):
     assert [ex["id"] for ex in json_lines(out)] == ["1", "3"]
     assert "2 of the first 4 rows were skipped" in err
 
+
+
+
+def test_ask_command_prints_the_answer_alone(smoke_run: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "decaqa.cli", "ask", "--model",
+                          str(smoke_run / "model"), "--question", "Who?", "--context",
+                          "Ana Bel lives here."], capture_output=True, text=True, check=True)
+    expected = decaqa.load(str(smoke_run / "model")).ask("Who?", "Ana Bel lives here.")
+    assert out.stdout == expected + "\n"

@@ -1,0 +1,343 @@
+"""The run's files: the one owner of what a checkpoint holds beside Lightning's own keys and of
+an export folder (``runs/<name>/model`` or ``runs/<name>/adapters``), both reading and writing.
+
+* **decaqa.json** is `ExportInfo`, a typed dataclass with a format version: what answering
+  needs besides the weights (input format, limits, batching, per-task caps, precision,
+  decoding) and, for an adapters folder, the adapters and their base. Version 1 is the file
+  the releases before this module wrote (no ``format_version`` key); it reads as it is.
+* **A checkpoint** is Lightning's, plus decaqa's keys (`TOKENIZER`, `INFO`, `ADAPTERS`,
+  `RNG`), written by `fill_checkpoint` and read by the ``checkpoint_*`` functions below; it
+  is read as data only (`read_checkpoint`: ``weights_only=True``).
+* **Loading** a model to answer (`load`): an export folder, any HF seq2seq model, a ``.ckpt``,
+  or adapters over their base, as a `Loaded` (network, tokenizer, info, adapters). The network
+  is assembled by `decaqa.network.build_network`, the one builder.
+
+Needs neither Lightning nor `datasets`, so ``decaqa.load`` stays light.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from decaqa.errors import CheckpointError
+from decaqa.example import DEFAULT_FORMAT
+
+FORMAT_VERSION = 2         # 1: the files written before this module (no format_version key)
+EXPORT_FILE = "decaqa.json"
+
+# decaqa's keys in a Lightning checkpoint
+TOKENIZER = "decaqa_tokenizer"   # the run's tokenizer, serialised (fast tokenizers)
+INFO = "decaqa_info"             # ExportInfo's fields: what answering needs
+ADAPTERS = "decaqa_adapters"     # the adapters' settings and tasks (the weights are theirs alone)
+RNG = "decaqa_rng"               # every rank's random state, for an exact resume
+
+# answering's defaults, for a model that records none (any HF seq2seq model)
+MAX_SOURCE_TOKENS = 512
+MAX_NEW_TOKENS = 64
+NUM_BEAMS = 1
+EVAL_BATCH_SIZE = 64
+PRECISION = "32-true"
+
+
+@dataclass
+class Generation:
+    """Decoding settings: the default answer cap (a task's own cap overrides it) and beams."""
+
+    max_new_tokens: int = MAX_NEW_TOKENS
+    num_beams: int = NUM_BEAMS
+
+
+@dataclass
+class ExportInfo:
+    """decaqa.json: what answering needs beside the weights, as the run recorded it.
+
+    tasks: per task ``{metrics, question, paraphrases, choices, max_new_tokens, trained, ...}``
+        (`decaqa.data.TaskDataModule.task_info`).
+    adapter, base: an adapters folder's adapters (`decaqa.adapters.Adapters.info`) and the
+        base they go over (a full local path, or a hub name).
+    extra: keys this release does not know (written by a later one), kept as they were.
+    """
+
+    input_format: str = DEFAULT_FORMAT
+    max_source_tokens: int = MAX_SOURCE_TOKENS
+    eval_batch_size: int = EVAL_BATCH_SIZE
+    eval_max_tokens: int | None = None
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    precision: str = PRECISION
+    generation: Generation = field(default_factory=Generation)
+    decaqa_version: str | None = None
+    adapter: dict[str, Any] | None = None
+    base: str | None = None
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "decaqa.json") -> "ExportInfo":
+        """From a decaqa.json's mapping (version 1, without the key, included)."""
+        data = dict(data)
+        version = int(data.pop("format_version", 1))
+        if version > FORMAT_VERSION:
+            raise CheckpointError(f"{where} is format {version}, written by a newer decaqa than "
+                                  f"this one (format {FORMAT_VERSION}); upgrade decaqa "
+                                  "(pip install -U decaqa).")
+        known = {f.name for f in fields(cls)} - {"extra", "format_version"}
+        values = {k: data.pop(k) for k in list(data) if k in known}
+        if isinstance(values.get("generation"), Mapping):
+            gen = values["generation"]
+            values["generation"] = Generation(
+                int(gen.get("max_new_tokens", MAX_NEW_TOKENS)),
+                int(gen.get("num_beams", NUM_BEAMS)))
+        for key in ("max_source_tokens", "eval_batch_size"):
+            if values.get(key) is not None:
+                values[key] = int(values[key])
+        values = {k: v for k, v in values.items() if v is not None or k in ("eval_max_tokens",)}
+        return cls(**values, format_version=version, extra=data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The mapping decaqa.json holds (the current format version)."""
+        out = asdict(self)
+        out.pop("extra")
+        out["format_version"] = FORMAT_VERSION
+        if self.adapter is None:
+            out.pop("adapter"), out.pop("base")
+        return {**out, **self.extra}
+
+    @classmethod
+    def read(cls, folder: str | Path) -> "ExportInfo":
+        """A folder's decaqa.json, or the defaults for a folder decaqa did not write."""
+        file = Path(folder) / EXPORT_FILE
+        if not file.exists():
+            return cls()
+        try:
+            data = json.loads(file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise CheckpointError(f"{file} is not valid JSON ({type(err).__name__}); export "
+                                  "the run again.") from err
+        return cls.from_dict(data, str(file))
+
+    def write(self, folder: str | Path) -> Path:
+        file = Path(folder) / EXPORT_FILE
+        file.write_text(json.dumps(self.to_dict(), indent=2))
+        return file
+
+    # -- facts answering asks of it --------------------------------------------------------
+    @property
+    def trained_tasks(self) -> list[str]:
+        """The tasks the model was trained on (not those only validated)."""
+        return [n for n, t in self.tasks.items() if t.get("trained", True)]
+
+    @property
+    def caps(self) -> dict[str, int]:
+        """Each task's answer cap, where the run recorded one."""
+        return {n: int(t["max_new_tokens"]) for n, t in self.tasks.items()
+                if t.get("max_new_tokens")}
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint as data only (``weights_only=True``: tensors and plain containers,
+    never an unpickled object, so a payload hidden in the file cannot run); one clear
+    sentence for a missing, corrupt, truncated or unsafe file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {path} does not exist; check the path (runs/<name>/"
+                              "checkpoints/best.ckpt).")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        # weights_only refuses a pickled object by naming its GLOBAL; anything else is bytes
+        # that are not a whole checkpoint
+        if isinstance(err, pickle.UnpicklingError) and "GLOBAL" in str(err):
+            raise CheckpointError(f"Checkpoint {path} holds Python objects, not only data (weights, "
+                                  "numbers, strings); decaqa does not unpickle those, as they can "
+                                  "run code: use a checkpoint written by decaqa fit.") from err
+        raise CheckpointError(f"Checkpoint {path} is corrupt or truncated ({type(err).__name__}); "
+                              "use another checkpoint (e.g. last.ckpt) or re-run training.") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict); give a .ckpt "
+                              "written by decaqa fit.")
+    return ckpt
+
+
+def fill_checkpoint(checkpoint: dict[str, Any], tokenizer: PreTrainedTokenizerBase | None,
+                    info: ExportInfo, adapters: Any = None,
+                    adapter_state: Mapping[str, torch.Tensor] | None = None,
+                    rng: list[Any] | None = None) -> None:
+    """Add decaqa's keys to a checkpoint Lightning is saving: the tokenizer, the answering
+    facts, with adapters their record and their weights alone (the frozen base is named by
+    the hyperparameters, not written again), and every rank's random state."""
+    from decaqa.tokenizer import to_string
+
+    saved = to_string(tokenizer) if tokenizer is not None else None
+    if saved is not None:
+        checkpoint[TOKENIZER] = saved
+    checkpoint[INFO] = info.to_dict()
+    if adapters is not None:
+        checkpoint["state_dict"] = dict(adapter_state or {})
+        checkpoint[ADAPTERS] = adapters.info()
+    if rng is not None:
+        checkpoint[RNG] = rng
+
+
+def checkpoint_info(ckpt: Mapping[str, Any]) -> ExportInfo:
+    """The answering facts a checkpoint holds (older ones: the decoding from the hparams)."""
+    hp = ckpt.get("hyper_parameters", {})
+    saved = dict(ckpt.get(INFO) or {})
+    saved.setdefault("generation", {"max_new_tokens": hp.get("max_new_tokens", MAX_NEW_TOKENS),
+                                    "num_beams": hp.get("num_beams", NUM_BEAMS)})
+    return ExportInfo.from_dict(saved, "the checkpoint's decaqa_info")
+
+
+def checkpoint_tokenizer(ckpt: Mapping[str, Any]) -> PreTrainedTokenizerBase:
+    """The tokenizer a checkpoint was trained with: restored, never rebuilt or retrained."""
+    from decaqa.tokenizer import from_string, load_tokenizer
+
+    if TOKENIZER in ckpt:
+        return from_string(ckpt[TOKENIZER])
+    hp = ckpt.get("hyper_parameters", {})
+    if hp.get("tokenizer") or hp.get("model"):
+        return load_tokenizer(hp.get("tokenizer") or hp["model"],
+                              bool(hp.get("trust_remote_code")))
+    raise CheckpointError("This checkpoint holds no tokenizer and names no pretrained one; use a "
+                          "checkpoint written by decaqa fit.")
+
+
+def checkpoint_adapters(ckpt: Mapping[str, Any]) -> Any:
+    """The adapters a checkpoint's run trained (`decaqa.adapters.Adapters`), or None."""
+    saved = ckpt.get(ADAPTERS)
+    if not saved:
+        return None
+    from decaqa.adapters import Adapters
+
+    return Adapters.from_info(saved)
+
+
+def checkpoint_rng(ckpt: Mapping[str, Any], rank: int = 0) -> dict[str, Any] | None:
+    """This rank's random state when the checkpoint was taken (None if it holds none)."""
+    states = ckpt.get(RNG)
+    if not states:
+        return None
+    return states[rank] if rank < len(states) else states[0]
+
+
+def checkpoint_callback_state(ckpt: Mapping[str, Any] | None, name: str) -> dict[str, Any]:
+    """A callback's saved state (Lightning keys it by the callback's class name)."""
+    return dict(((ckpt or {}).get("callbacks") or {}).get(name) or {})
+
+
+@dataclass
+class Loaded:
+    """A model ready to answer: the network, its tokenizer, what answering needs, and its
+    adapters (None without)."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    info: ExportInfo
+    adapters: Any = None
+
+
+def load_checkpoint(path: str | Path) -> Loaded:
+    """Rebuild the network from a Lightning checkpoint (weights, hparams, tokenizer), with
+    its adapters over the base it names when the run trained adapters."""
+    from decaqa.network import NetworkSettings, build_network, load_weights
+
+    ckpt = read_checkpoint(path)
+    info = checkpoint_info(ckpt)
+    tokenizer = checkpoint_tokenizer(ckpt)
+    adapters = checkpoint_adapters(ckpt)
+    settings = NetworkSettings.of(ckpt.get("hyper_parameters", {}), info.input_format)
+    model = build_network(settings, tokenizer, adapters)
+    load_weights(model, ckpt["state_dict"], adapters)
+    return Loaded(model, tokenizer, info, adapters)
+
+
+# -- export folders ------------------------------------------------------------------------------
+def write_export(folder: str | Path, model: PreTrainedModel,
+                 tokenizer: PreTrainedTokenizerBase, info: ExportInfo, adapters: Any = None,
+                 base: str | None = None) -> Path:
+    """A HuggingFace-format model any `transformers` user can load, plus decaqa.json; with
+    adapters, the adapters alone (one folder each) and the base they need: a local base by
+    its full path, a hub name as it is."""
+    from decaqa.quiet import transformer_bars
+
+    transformer_bars()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if adapters is None:
+        model.save_pretrained(folder)
+    else:
+        adapters.save(model, folder)
+        where = Path(base) if base else None
+        info.adapter = adapters.info()
+        info.base = str(where.resolve()) if where is not None and where.exists() else base
+    tokenizer.save_pretrained(folder)
+    info.write(folder)
+    return folder
+
+
+def check_model_path(path: Path) -> None:
+    """Fail early, in one sentence, on a path that cannot be a model."""
+    looks_local = path.is_absolute() or len(path.parts) > 2 or str(path).startswith(".")
+    hint = "give a folder written by decaqa fit (runs/<name>/model), a .ckpt file or a hub name"
+    if not path.exists() and looks_local:
+        raise CheckpointError(f"Model path {path} does not exist; {hint}.")
+    if path.is_dir() and not (path / "config.json").exists():
+        raise CheckpointError(f"{path} is not a model folder (it has no config.json); {hint}.")
+    if path.is_file():
+        raise CheckpointError(f"{path} is a file, not a model folder; {hint}.")
+
+
+def model_info(path: str | Path) -> ExportInfo:
+    """A model's answering facts alone (a folder's decaqa.json, or a ``.ckpt``'s)."""
+    path = Path(path)
+    return checkpoint_info(read_checkpoint(path)) if path.suffix == ".ckpt" else ExportInfo.read(path)
+
+
+def load_tokenizer_of(path: str | Path) -> tuple[PreTrainedTokenizerBase, ExportInfo]:
+    """A model's tokenizer and answering facts alone, without its weights (a folder or a
+    ``.ckpt``): what checking data against a run needs."""
+    from decaqa.tokenizer import load_tokenizer
+
+    path = Path(path)
+    if path.suffix == ".ckpt":
+        ckpt = read_checkpoint(path)
+        return checkpoint_tokenizer(ckpt), checkpoint_info(ckpt)
+    check_model_path(path)
+    return load_tokenizer(str(path)), ExportInfo.read(path)
+
+
+def load(path: str | Path, trust_remote_code: bool = False,
+         adapters: str | Path | None = None) -> Loaded:
+    """An export folder (runs/<name>/model), any HF seq2seq model, or a .ckpt; with
+    ``adapters`` (runs/<name>/adapters), those over the base ``path``. An adapters folder
+    given as ``path`` finds its base by the name it recorded."""
+    from decaqa.network import load_pretrained
+    from decaqa.quiet import quiet
+    from decaqa.tokenizer import load_tokenizer
+
+    quiet()  # keep stdout/stderr to the answer and real messages
+    path = Path(path)
+    own = ExportInfo.read(path) if adapters is None and path.is_dir() else None
+    if own is not None and own.adapter is not None:  # an adapters folder, over its base
+        adapters, path = path, Path(own.base or "")
+    if path.suffix == ".ckpt":
+        loaded = load_checkpoint(path)
+    else:
+        check_model_path(path)
+        loaded = Loaded(load_pretrained(str(path), trust_remote_code=trust_remote_code),
+                        load_tokenizer(str(path), trust_remote_code), ExportInfo.read(path))
+    if adapters is not None:
+        from decaqa.adapters import Adapters
+
+        folder = Path(adapters)
+        adapted = Adapters.read(folder)
+        loaded.model = adapted.load(loaded.model, folder)
+        loaded.adapters = adapted
+        loaded.info = ExportInfo.read(folder)  # the adapters' run: its tasks, caps, format
+    return loaded

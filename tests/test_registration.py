@@ -1,0 +1,47 @@
+"""Registering the copying model types (decaqa.registration): after `import decaqa` the Auto
+classes load a copying model, whichever is imported first, and `import decaqa` stays light."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from decaqa.example import format_input
+from decaqa.network import NetworkSettings, build_network
+from decaqa.tokenizer import train_tokenizer
+
+T5 = {"d_model": 32, "d_ff": 64, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2,
+      "d_kv": 16}
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return train_tokenizer([format_input("Who founded Bousti Bank?",
+                                         "Krir Shak founded Bousti Bank in 1986.")] * 30, 200)
+
+
+def model_for(tok, arch: str, copy: str | None, seed: int = 0):
+    torch.manual_seed(seed)
+    return build_network(NetworkSettings(None, T5, copy), tok).eval()
+
+
+@pytest.mark.parametrize("first", ["decaqa", "transformers"])
+def test_auto_class_loads_it_after_import_decaqa(tok, tmp_path: Path, first: str) -> None:
+    """In a fresh interpreter, whichever is imported first: `import decaqa` is all it takes
+    for AutoModelForSeq2SeqLM, and `import decaqa` alone imports no torch."""
+    model = model_for(tok, "t5", "context", seed=6)
+    model.save_pretrained(tmp_path)
+    imports = ("import decaqa\nlight = 'torch' not in sys.modules\n"
+               "from transformers import AutoModelForSeq2SeqLM\n")
+    if first == "transformers":
+        imports = ("from transformers import AutoModelForSeq2SeqLM\nimport decaqa\n"
+                   "light = True\n")
+    code = (f"import sys\n{imports}"
+            f"m = AutoModelForSeq2SeqLM.from_pretrained({str(tmp_path)!r})\n"
+            "print(type(m).__name__, light)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["CopyT5ForConditionalGeneration", "True"]
