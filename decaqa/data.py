@@ -187,12 +187,13 @@ class TaskDataModule(pl.LightningDataModule):
         source: auto (given files, then the mini decathlon, then the hub) | mini | hub.
         eval_tasks: tasks validated but not trained on (default: the training tasks).
         input_format: how question and context become the model input.
-        max_source_tokens / max_target_tokens: longer inputs/answers are truncated; the
-            count per task is reported, never silent.
+        max_source_tokens: longer inputs are truncated; the count per task is reported,
+            never silent.
+        max_target_tokens: longer answers are truncated (counted and reported too).
         batching: how training batches are drawn (rows, token budget, one task per batch or
             mixed; see `decaqa.sampling.Batching`).
-        eval_batch_size / eval_max_tokens: rows and token budget (``longest x rows``) per
-            batch when answering at validation.
+        eval_batch_size: rows per batch when answering at validation.
+        eval_max_tokens: token budget (``longest x rows``) per batch when answering.
         max_new_tokens: per task, a generation cap; by default each task's is a little over
             its longest training answer.
         mixture: how tasks are mixed (see `decaqa.sampling.Mixture`).

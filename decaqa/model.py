@@ -43,10 +43,14 @@ class Seq2SeqQA(pl.LightningModule):
         vocab_size: size of the tokenizer trained from scratch.
         split_digits: split numbers into single digits in that tokenizer (default: keep them
             whole, so a year or an age is one piece to copy).
-        learning_rate, weight_decay, warmup_steps, schedule: AdamW and its schedule
-            (linear or cosine decay to 0 over the run after warm-up, or constant).
-        max_new_tokens, num_beams: decoding settings for validation and answering
-            (``max_new_tokens`` caps a task whose data set gives no cap of its own).
+        learning_rate: AdamW's learning rate, at its peak after warm-up.
+        weight_decay: AdamW's weight decay (not on biases and norms).
+        warmup_steps: linear warm-up steps.
+        schedule: after warm-up, ``linear`` or ``cosine`` decay to 0 over the run, or
+            ``constant``.
+        max_new_tokens: the answer cap at validation and answering for a task whose data
+            gives no cap of its own.
+        num_beams: beams when generating (1: greedy).
         choices: how tasks with answer choices are answered at validation: ``generate``, or
             ``rank`` / ``rank_mean`` (the likeliest choice, by summed or per-token
             log-likelihood), which always gives a valid label.
