@@ -66,12 +66,13 @@ def main() -> None:
     parser.add_argument("--model", help="a decaqa export (default: train one briefly here)")
     parser.add_argument("--n", type=int, default=512)
     parser.add_argument("--train-steps", type=int, default=600)
+    parser.add_argument("--device", help="answer on this device (e.g. cuda; default: the CPU)")
     args = parser.parse_args()
     print(f"machine: {describe_machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.model) if args.model else train_quick_model(Path(tmp) / "run",
                                                                       args.train_steps)
-        qa = decaqa.load(str(path))
+        qa = decaqa.load(str(path), device=args.device)
         items = questions(args.n)
         pairs = [(q, c) for _, q, c in items]
         tasks = [t for t, _, _ in items]

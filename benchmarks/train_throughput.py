@@ -12,9 +12,11 @@ train the same number of non-pad tokens (source + target) after a few warm-up st
 is non-pad tokens per second, and ``padding`` the fraction of pad positions (0-1).
 
     python benchmarks/train_throughput.py [--steps 300] [--precision 32-true]
+        [--adapter lora]   # both sides train a LoRA over the frozen model instead of all of it
 
 Ends with one JSON line: ratio, decaqa_tokens_per_s, plain_tokens_per_s, decaqa_padding,
-plain_padding.
+plain_padding, params, flops_per_token (6 x params for a full step: forward and backward; 4 x
+params over a frozen base, whose weights get no gradients).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import argparse
 import copy
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -139,6 +142,11 @@ def main() -> None:
     parser.add_argument("--accelerator", default="cpu", help="cpu or gpu (gpu_check.sh)")
     parser.add_argument("--model-config", type=json.loads, default=None,
                         help='T5 fields replacing the quickstart\'s, e.g. \'{"d_model": 512}\'')
+    parser.add_argument("--copy", default="quickstart",
+                        help="the copy head: the quickstart's (default), context, "
+                             "context+question or none")
+    parser.add_argument("--adapter", help="train this adapter method (shared) over the frozen "
+                                          "model instead of the whole model, e.g. lora")
     args = parser.parse_args()
     print(f"machine: {describe_machine()}")
 
@@ -147,19 +155,33 @@ def main() -> None:
                                   args.max_source_tokens)
     print("data: the mini decathlon" + (" + the real samples in ../shared/data/real"
                                          if with_real else " (../shared absent: no real samples)"))
+    copy_head = {"quickstart": cfg.get("copy"), "none": None}.get(args.copy, args.copy)
     module = Seq2SeqQA(config={**cfg["config"], **(args.model_config or {})},
-                       copy=cfg.get("copy"), vocab_size=cfg["vocab_size"],
+                       copy=copy_head, vocab_size=cfg["vocab_size"],
                        learning_rate=cfg["learning_rate"], warmup_steps=10)
     tokenizer = module.build_tokenizer(data.training_texts)
     data.connect(tokenizer)
     data.setup("fit")
-    module.connect(tokenizer)
+    module.connect(tokenizer, data.answering_info())
     torch.manual_seed(0)
     module.configure_model()
+    base_dir = tempfile.TemporaryDirectory()
+    if args.adapter:  # the model built above becomes the frozen base of an adapter
+        module.model.save_pretrained(base_dir.name)
+        tokenizer.save_pretrained(base_dir.name)
+        module = Seq2SeqQA(model=base_dir.name, copy=copy_head,
+                           adapter={"method": args.adapter, "mode": "shared"},
+                           learning_rate=cfg["learning_rate"], warmup_steps=10)
+        module.connect(tokenizer, data.answering_info())
+        module.configure_model()
     plain_model = copy.deepcopy(module.model)  # the same initial weights for both sides
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
     plain_model.to(device)
-    print(f"params: {sum(p.numel() for p in module.model.parameters())}")
+    params = sum(p.numel() for p in module.model.parameters())
+    trained = sum(p.numel() for p in module.model.parameters() if p.requires_grad)
+    print(f"params: {params}")
+    print(f"trained: {trained} ({'the adapter alone' if args.adapter else 'all of them'}; "
+          f"copy head: {copy_head})")
 
     count = Count()
     trainer = pl.Trainer(accelerator=args.accelerator, devices=1, precision=args.precision,
@@ -185,7 +207,9 @@ def main() -> None:
     print(f"ratio {decaqa_tps / plain_tps:.2f}x ({args.precision}, {count.real} tokens each)")
     result = {"ratio": round(decaqa_tps / plain_tps, 3),
               "decaqa_tokens_per_s": round(decaqa_tps, 1), "plain_tokens_per_s": round(plain_tps, 1),
-              "decaqa_padding": round(decaqa_pad, 4), "plain_padding": round(plain_pad, 4)}
+              "decaqa_padding": round(decaqa_pad, 4), "plain_padding": round(plain_pad, 4),
+              "params": params, "flops_per_token": (4 if args.adapter else 6) * params}
+    base_dir.cleanup()
     sys.stderr.flush()
     print(json.dumps(result), flush=True)  # the last line: one JSON object
 

@@ -137,7 +137,7 @@ def render(report: CheckReport, shown: Sequence[QAExample], tokenizer_name: str)
         a = report.answer_tokens
         lines.append(f"  answer tokens: p50 {a['p50']}, p90 {a['p90']}, max {a['max']}")
     if not report.not_round_trip:
-        lines.append(f"  round trip: every answer decodes back to itself")
+        lines.append("  round trip: every answer decodes back to itself")
     else:
         for answer, back in report.not_round_trip[:3]:
             lines.append(f"  round trip: {answer!r} comes back as {back!r}")

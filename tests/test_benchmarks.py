@@ -14,7 +14,10 @@ SMOKE = str(BENCHMARKS.parent / "configs" / "smoke.yaml")
 CASES = {
     "train_throughput.py": (["--steps", "6"],
                             {"ratio", "decaqa_tokens_per_s", "plain_tokens_per_s",
-                             "decaqa_padding", "plain_padding"}),
+                             "decaqa_padding", "plain_padding", "params", "flops_per_token"}),
+    "step_overhead.py": (["--steps", "16", "--warmup", "4"],
+                         {"bare_ms", "fit_ms", "ratio", "same_batches_ms", "same_batches_ratio",
+                          "bare_parts_ms", "top_costs", "machine"}),
     "ask_throughput.py": (["--n", "30", "--train-steps", "30"],
                           {"ratio", "identical", "n", "decaqa_s", "plain_s",
                            "decaqa_questions_per_s", "plain_questions_per_s"}),
@@ -42,6 +45,9 @@ def test_benchmark_ends_with_its_json_line(script: str, tmp_path: Path) -> None:
     assert set(result) == keys
     if "ratio" in result:
         assert result["ratio"] > 0
+    if script == "step_overhead.py":   # a profile of where fit's time goes beyond the bare loop
+        assert result["bare_ms"] > 0 and result["fit_ms"] > 0 and result["top_costs"]
+        assert all(isinstance(name, str) and ms >= 0 for name, ms in result["top_costs"])
     if script == "ask_throughput.py":
         assert result["n"] == 30 and result["identical"] is True
     if script == "specialist_vs_generalist.py":
