@@ -105,6 +105,10 @@ def segments(source_ids: torch.Tensor, mask: torch.Tensor, marker: Sequence[int]
     return context, question
 
 
+CACHE_FIELDS = tuple(f for f in ("cache", "past_key_values")
+                     if f in Seq2SeqLMOutput.__dataclass_fields__)
+
+
 @dataclass
 class CopyEncoderOutput(BaseModelOutput):
     """The encoder's output plus the source ids the pointer scatters onto."""
@@ -260,8 +264,9 @@ class CopyMixin:
         logits = None
         if labels is None or not self.training:  # training needs the loss only
             logits = mixture(out.logits, g, pointer, source_ids).clamp_min(1e-30).log()
-        return Seq2SeqLMOutput(loss=loss, logits=logits,
-                               cache=getattr(out, "cache", None),
+        # the decoding cache: ``cache`` in transformers >= 5.2x, ``past_key_values`` before
+        cache = {k: getattr(out, k, None) for k in CACHE_FIELDS}
+        return Seq2SeqLMOutput(loss=loss, logits=logits, **cache,
                                decoder_hidden_states=out.decoder_hidden_states,
                                decoder_attentions=out.decoder_attentions,
                                cross_attentions=out.cross_attentions,
