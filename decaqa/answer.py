@@ -7,7 +7,12 @@ the mode ranks and the row has choices, else generated up to its task's cap (`ta
 Generation: sort by (generation cap, length), cut into batches by a row count and a token
 budget (``longest x rows``), pad each batch only to its own longest input, generate, decode,
 and hand the answers back in the caller's order. Batches never mix generation caps, so a
-batch's cap is the cap of each of its rows (greedy and beam alike).
+batch's cap is the cap of each of its rows (greedy and beam alike). Greedy decoding of a plain
+model (`greedy_shrinking`) drops each row from the batch once it has written its </s>, so a
+batch is not run to its longest answer at full width: in the answering benchmark, half the
+row-steps `generate` computes belong to answers that have already ended. Beam search, adapters
+routed per row and generation settings that change the scores (repetition penalties, forced
+tokens...) go through ``generate``; the answers are the same either way.
 
 Rank classification (T0's rule, or lm-evaluation-harness's length-normalised one): score each
 answer choice by the log-likelihood of its tokens (and the closing </s>) given the input, and
@@ -109,15 +114,81 @@ def generate_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
             ids, mask = pad([sources[i] for i in batch], tokenizer.pad_token_id, device)
             with autocast(precision, device), \
                     routed(adapters, model, [rows[i] for i in batch], num_beams) as extra:
-                out = model.generate(input_ids=ids, attention_mask=mask,
-                                     max_new_tokens=caps[batch[0]], num_beams=num_beams,
-                                     do_sample=False, **extra)
+                if num_beams == 1 and not extra and plain_greedy(model):
+                    out = greedy_shrinking(model, ids, mask, caps[batch[0]])
+                else:
+                    out = model.generate(input_ids=ids, attention_mask=mask,
+                                         max_new_tokens=caps[batch[0]], num_beams=num_beams,
+                                         do_sample=False, **extra)
             texts = tokenizer.batch_decode(out, skip_special_tokens=True)
             for i, text in zip(batch, texts):
                 answers[i] = text.strip()
     finally:
         model.train(was_training)
     return answers
+
+
+# what a model's generation config may set for greedy decoding to be the argmax alone
+_PLAIN_GENERATION = {"use_cache", "output_attentions", "output_hidden_states", "pad_token_id",
+                     "eos_token_id", "bos_token_id", "decoder_start_token_id", "max_length",
+                     "max_new_tokens", "num_beams", "do_sample", "_from_model_config",
+                     "transformers_version", "return_dict_in_generate", "output_scores",
+                     "output_logits"}
+
+
+def plain_greedy(model: PreTrainedModel) -> bool:
+    """Whether greedy decoding of ``model`` is the argmax of its scores alone (no logits
+    processor its generation config would add), so `greedy_shrinking` answers as
+    ``generate`` does."""
+    config = getattr(model, "generation_config", None)
+    return (config is not None and getattr(model.config, "is_encoder_decoder", False)
+            and set(config.to_diff_dict()) <= _PLAIN_GENERATION
+            and (config.num_beams or 1) == 1 and not config.do_sample)
+
+
+def _cache_field(output: Any) -> str:
+    """The name the installed transformers gives the decoding cache (``cache`` from 5.2x,
+    ``past_key_values`` before)."""
+    return "cache" if getattr(output, "cache", None) is not None else "past_key_values"
+
+
+@torch.no_grad()
+def greedy_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor,
+                     max_new_tokens: int) -> list[list[int]]:
+    """Greedy decoding of one padded batch that stops computing each row once it has written
+    an end token: the rows still writing are taken out of the batch (their encoder states,
+    mask and decoding cache alike). Each row's tokens are the argmax at every step, as in
+    ``generate(num_beams=1, do_sample=False)``; returns each row's tokens, its end token
+    included. transformers' ``generate`` runs every row to the batch's longest answer."""
+    config = model.generation_config
+    start = (config.decoder_start_token_id if config.decoder_start_token_id is not None
+             else model.config.decoder_start_token_id)
+    eos = config.eos_token_id if config.eos_token_id is not None else model.config.eos_token_id
+    ends = torch.tensor(eos if isinstance(eos, (list, tuple)) else [eos], device=ids.device)
+    encoded = model.get_encoder()(input_ids=ids, attention_mask=mask, return_dict=True)
+    rows = torch.arange(ids.size(0), device=ids.device)
+    tokens: list[list[int]] = [[] for _ in range(ids.size(0))]
+    last = torch.full((ids.size(0), 1), int(start), dtype=torch.long, device=ids.device)
+    cache: dict[str, Any] = {}
+    for _ in range(max_new_tokens):
+        out = model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=last,
+                    use_cache=True, return_dict=True, **cache)
+        field = _cache_field(out)
+        cache = {field: getattr(out, field)}
+        picked = out.logits[:, -1].float().argmax(-1)
+        for row, token in zip(rows.tolist(), picked.tolist()):
+            tokens[row].append(token)
+        ended = torch.isin(picked, ends)
+        if bool(ended.all()):
+            break
+        if bool(ended.any()):
+            keep = (~ended).nonzero().squeeze(1)
+            rows, mask, picked = rows[keep], mask[keep], picked[keep]
+            encoded = type(encoded)(**{k: v.index_select(0, keep) for k, v in encoded.items()
+                                       if isinstance(v, torch.Tensor)})
+            cache[field].batch_select_indices(keep)
+        last = picked.unsqueeze(1)
+    return tokens
 
 
 def _choice_ids(tokenizer: PreTrainedTokenizerBase, choices: Sequence[str]) -> list[list[int]]:
@@ -190,8 +261,12 @@ def rank_choices(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
 
 
 def task_cap(task: str | None, caps: Mapping[str, int] | None, default: int) -> int:
-    """How many tokens an answer of ``task`` may have: the task's own cap, else ``default``."""
-    return int((caps or {}).get(task) or default) if task is not None else int(default)
+    """How many tokens an answer of ``task`` may have: the task's own cap, else ``default``.
+    Asked without a task, the longest of them all, so that no answer is cut shorter than its
+    own task would cut it (a summary asked without ``task=`` ends where `evaluate` ends it)."""
+    if task is None:
+        return max([int(default), *(int(c) for c in (caps or {}).values() if c)])
+    return int((caps or {}).get(task) or default)
 
 
 def answer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,

@@ -111,25 +111,34 @@ CACHE_FIELDS = tuple(f for f in ("cache", "past_key_values")
 
 @dataclass
 class CopyEncoderOutput(BaseModelOutput):
-    """The encoder's output plus the source ids the pointer scatters onto."""
+    """The encoder's output plus what the pointer reads of the source, the same at every
+    decoding step and so computed once per input: the source ids it scatters onto, its keys
+    and the two segments. ``generate`` expands these for beams like any encoder output."""
 
     source_ids: torch.LongTensor | None = None
+    copy_keys: torch.FloatTensor | None = None
+    copy_context: torch.BoolTensor | None = None
+    copy_question: torch.BoolTensor | None = None
 
 
 class _SourceKeepingEncoder(nn.Module):
-    """The model's encoder, returning the source ids with its states (for `generate`)."""
+    """The model's encoder, returning with its states the source ids and the pointer's keys
+    and segments (``prepare``: the copying model's `CopyMixin.copy_source`), for `generate`."""
 
-    def __init__(self, encoder: nn.Module):
+    def __init__(self, encoder: nn.Module, prepare: Any):
         super().__init__()
         self.encoder = encoder
+        self.prepare = prepare
 
     def forward(self, input_ids: torch.Tensor | None = None, **kwargs: Any) -> CopyEncoderOutput:
         kwargs["return_dict"] = True
         out = self.encoder(input_ids=input_ids, **kwargs)
+        source = (self.prepare(input_ids, kwargs.get("attention_mask"), out.last_hidden_state)
+                  if input_ids is not None else {})
         return CopyEncoderOutput(last_hidden_state=out.last_hidden_state,
                                  hidden_states=getattr(out, "hidden_states", None),
                                  attentions=getattr(out, "attentions", None),
-                                 source_ids=input_ids)
+                                 source_ids=input_ids, **source)
 
 
 class CopyHead(nn.Module):
@@ -159,8 +168,17 @@ class CopyHead(nn.Module):
             for bias in (self.query_bias, self.key_bias, self.gate_bias):
                 init.zeros_(bias)
 
+    def keys(self, encoder_states: torch.Tensor, source_previous: torch.Tensor
+             ) -> torch.Tensor:
+        """The pointer's keys (batch, source, d_model), float32: one per source position,
+        the same at every decoding step."""
+        f = torch.float32
+        with torch.autocast(encoder_states.device.type, enabled=False):
+            return nn.functional.linear(torch.cat([encoder_states.to(f), source_previous.to(f)],
+                                                  -1), self.key, self.key_bias)
+
     def forward(self, decoder_states: torch.Tensor, previous: torch.Tensor,
-                encoder_states: torch.Tensor, source_previous: torch.Tensor,
+                encoder_states: torch.Tensor, keys: torch.Tensor,
                 context: torch.Tensor, question: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """The vocabulary gate ``g`` (batch, steps, 1) and the pointer's distribution over the
@@ -171,8 +189,7 @@ class CopyHead(nn.Module):
             dec = torch.cat([decoder_states, previous], -1).to(f)
             enc = encoder_states.to(f)
             query = linear(dec, self.query, self.query_bias)
-            key = linear(torch.cat([enc, source_previous.to(f)], -1), self.key, self.key_bias)
-            scores = query @ key.transpose(1, 2) / math.sqrt(query.size(-1))  # (B, T, S)
+            scores = query @ keys.transpose(1, 2) / math.sqrt(query.size(-1))  # (B, T, S)
             attended, vectors = [], []
             for allowed in ((context, question) if self.sources == 2 else (context,)):
                 weights = _masked_softmax(scores, allowed)
@@ -221,7 +238,22 @@ class CopyMixin:
             super()._init_weights(module)  # type: ignore[misc]
 
     def get_encoder(self, *args: Any, **kwargs: Any) -> nn.Module:
-        return _SourceKeepingEncoder(super().get_encoder(*args, **kwargs))  # type: ignore[misc]
+        return _SourceKeepingEncoder(super().get_encoder(*args, **kwargs),  # type: ignore[misc]
+                                     self.copy_source)
+
+    def copy_source(self, source_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                    encoder_states: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the pointer reads of the source (`CopyEncoderOutput`'s copy fields): its keys
+        (from the encoder state and the previous source token) and the context and question
+        segments."""
+        if attention_mask is None:
+            attention_mask = (source_ids != self.config.pad_token_id).long()
+        source_previous = self.get_input_embeddings()(torch.nn.functional.pad(
+            source_ids[:, :-1], (1, 0), value=self.config.pad_token_id))
+        context, question = segments(source_ids, attention_mask, self.config.copy_marker_ids,
+                                     self.config.copy_question_first)
+        return {"copy_keys": self.copy_head.keys(encoder_states, source_previous),
+                "copy_context": context, "copy_question": question}
 
     def forward(self, input_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None,
@@ -241,14 +273,16 @@ class CopyMixin:
         out = super().forward(input_ids=input_ids, attention_mask=attention_mask,  # type: ignore[misc]
                               decoder_input_ids=decoder_input_ids,
                               encoder_outputs=encoder_outputs, return_dict=True, **kwargs)
-        embed = self.get_input_embeddings()
         encoder_states = out.encoder_last_hidden_state
-        source_previous = embed(torch.nn.functional.pad(source_ids[:, :-1], (1, 0),
-                                                        value=self.config.pad_token_id))
-        context, question = segments(source_ids, attention_mask, self.config.copy_marker_ids,
-                                     self.config.copy_question_first)
-        g, pointer = self.copy_head(self._copy_states.pop("decoder"), embed(decoder_input_ids),
-                                    encoder_states, source_previous, context, question)
+        source = ({k: getattr(encoder_outputs, k, None)
+                   for k in ("copy_keys", "copy_context", "copy_question")}
+                  if input_ids is None else {})
+        if any(v is None for v in source.values()) or not source:  # not computed with the states
+            source = self.copy_source(source_ids, attention_mask, encoder_states)
+        g, pointer = self.copy_head(self._copy_states.pop("decoder"),
+                                    self.get_input_embeddings()(decoder_input_ids),
+                                    encoder_states, source["copy_keys"], source["copy_context"],
+                                    source["copy_question"])
         loss = None
         if labels is not None:
             # p(target) alone: the vocabulary softmax at the target and the pointer's mass on

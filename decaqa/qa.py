@@ -65,7 +65,8 @@ class QA:
         return tasks
 
     def cap(self, task: str | None) -> int:
-        """How many tokens an answer of ``task`` may have (the model's default without one)."""
+        """How many tokens an answer of ``task`` may have (without one: the longest cap of any
+        task, `decaqa.answer.task_cap`)."""
         return task_cap(task, self.info.caps, self.max_new_tokens)
 
     def ask(self, question: str, context: str, task: str | None = None,

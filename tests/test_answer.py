@@ -10,11 +10,12 @@ import pytest
 import torch
 
 import decaqa
-from decaqa.answer import (answer, choice_scores, generate_answers, plan_batches, rank_choices,
-                           task_cap)
+from decaqa.answer import (answer, choice_scores, generate_answers, greedy_shrinking,
+                           plain_greedy, plan_batches, rank_choices, task_cap)
+from decaqa.sampling import pad
 from decaqa.cli import run
 from decaqa.mini_decathlon import read_rows
-from decaqa.tasks import get_task
+from decaqa.tasks import get_task, iter_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
@@ -63,7 +64,8 @@ def test_per_task_caps_come_from_the_training_answers(smoke: Path) -> None:
     assert all(isinstance(c, int) and c >= 3 for c in caps.values()), caps
     assert caps["sst2"] < 8 < caps["cnn_dailymail"] <= 64      # a label vs a summary
     qa = decaqa.load(str(smoke / "model"))
-    assert qa.cap("sst2") == caps["sst2"] and qa.cap(None) == qa.max_new_tokens
+    assert qa.cap("sst2") == caps["sst2"]
+    assert qa.cap(None) == max(qa.max_new_tokens, *caps.values())  # no task: the longest
     tokenizer = qa.tokenizer
     (answer,) = qa.ask_batch([("Is this review negative or positive?", "dull .")], task="sst2")
     assert len(tokenizer(answer, add_special_tokens=False)["input_ids"]) <= caps["sst2"]
@@ -146,13 +148,105 @@ def test_generate_answers_with_no_input() -> None:
     assert generate_answers(None, None, [], 5) == []
 
 
+# -- greedy decoding that drops the rows that have ended -----------------------------------------
+def generate_tokens(model, ids, mask, cap: int) -> list[list[int]]:
+    """What ``generate`` writes for each row: its tokens after the start token, through the
+    first end token (the padding after it dropped)."""
+    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=cap, num_beams=1,
+                         do_sample=False)
+    rows = []
+    for row in out[:, 1:].tolist():
+        if model.config.eos_token_id in row:
+            row = row[:row.index(model.config.eos_token_id) + 1]
+        rows.append(row)
+    return rows
+
+
+def end_rows_apart(model, ids, mask, cap: int) -> None:
+    """Random weights (so rows write different things) and, as the end token, the token whose
+    first appearance in the rows' greedy answers is spread over the most steps: rows end at
+    different steps, some not at all."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    for config in (model.config, model.generation_config):
+        config.eos_token_id = 10 ** 6                                 # none ends: see all
+    with torch.no_grad():
+        written = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=cap,
+                                 do_sample=False)[:, 1:].tolist()
+    firsts = {}
+    for row in written:
+        for step, token in enumerate(row):
+            firsts.setdefault(token, {})
+            firsts[token].setdefault(id(row), step)
+    best = max(firsts, key=lambda t: len(set(firsts[t].values())))
+    for config in (model.config, model.generation_config):
+        config.eos_token_id = best
+
+
+def test_greedy_shrinking_writes_what_generate_writes_with_the_copy_head(smoke: Path) -> None:
+    """Rows that end early leave the batch; every row's tokens are generate's, to the token."""
+    qa = decaqa.load(str(smoke / "model"))
+    pairs = [(ex.question, ex.context) for task in ("squad", "woz", "cnn_dailymail")
+             for ex in iter_examples(get_task(task), mini_rows(task, 16))]
+    ids, mask = pad(qa.encode(pairs), qa.tokenizer.pad_token_id, torch.device("cpu"))
+    assert plain_greedy(qa.model)
+    end_rows_apart(qa.model.eval(), ids, mask, 24)
+    with torch.no_grad():
+        expected = generate_tokens(qa.model, ids, mask, 24)
+    got = greedy_shrinking(qa.model, ids, mask, 24)
+    assert got == expected
+    assert len({len(r) for r in got}) > 2 and min(len(r) for r in got) < 24  # rows did leave
+
+
+def test_greedy_shrinking_writes_what_generate_writes_without_the_copy_head() -> None:
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=40, d_model=32, d_ff=64, d_kv=8, num_heads=4, num_layers=2,
+                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    model = T5ForConditionalGeneration(config).eval()
+    generator = torch.Generator().manual_seed(1)
+    sources = [torch.randint(2, 40, (int(n),), generator=generator).tolist()
+               for n in torch.randint(3, 30, (40,), generator=generator)]
+    ids, mask = pad(sources, 0, torch.device("cpu"))
+    end_rows_apart(model, ids, mask, 12)
+    with torch.no_grad():
+        expected = generate_tokens(model, ids, mask, 12)
+    got = greedy_shrinking(model, ids, mask, 12)
+    assert got == expected
+    assert len({len(r) for r in got}) > 2 and min(len(r) for r in got) < 12  # rows did leave
+
+
+def test_generation_settings_that_change_the_scores_go_through_generate(smoke: Path) -> None:
+    qa = decaqa.load(str(smoke / "model"))
+    model = qa.model
+    model.generation_config.repetition_penalty = 1.5
+    assert not plain_greedy(model)
+    sources = qa.encode([("What is the summary?", "Ana Bel founded a bank. " * 6)])
+    ids, mask = pad(sources, qa.tokenizer.pad_token_id, torch.device("cpu"))
+    with torch.no_grad():
+        expected = qa.tokenizer.batch_decode(
+            model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=20),
+            skip_special_tokens=True)[0].strip()
+    assert generate_answers(model, qa.tokenizer, sources, 20) == [expected]
+
+
+def test_a_question_without_a_task_is_cut_where_its_task_would_cut_it(smoke: Path) -> None:
+    """Without task=, the cap is the longest of any trained task's (and the default)."""
+    qa = decaqa.load(str(smoke / "model"))
+    longest = max(qa.info.caps, key=qa.info.caps.get)
+    assert qa.cap(None) == max(qa.max_new_tokens, qa.info.caps[longest])
+    assert task_cap(None, {"a": 7, "b": 300}, 64) == 300
+    assert task_cap(None, {"a": 7}, 64) == 64
+    assert task_cap("a", {"a": 7}, 64) == 7 and task_cap("c", {"a": 7}, 64) == 64
+    row = mini_rows(longest, 1)[0]
+    ex = next(iter(iter_examples(get_task(longest), [row])))
+    assert qa.ask(ex.question, ex.context) == qa.ask(ex.question, ex.context, task=longest)
+
+
 # -- the tokenizer is the run's, restored from checkpoints ----------------------------------------
-
-
-
-
-
-
 def test_an_input_far_beyond_the_limit_is_answered_and_the_cut_reported(smoke: Path,
                                                                            capsys) -> None:
     qa = decaqa.load(str(smoke / "model"))
@@ -181,7 +275,7 @@ def test_one_function_decides_rank_or_generate_and_the_cap(smoke: Path) -> None:
                     **kwargs)
     assert ranked[0] in ("negative", "positive")
     assert ranked[0] == rank_choices(qa.model, qa.tokenizer, sources[:1], choices[:1])[0]
-    for i, cap in ((1, caps["cnn_dailymail"]), (2, qa.max_new_tokens)):
+    for i, cap in ((1, caps["cnn_dailymail"]), (2, max(qa.max_new_tokens, *caps.values()))):
         assert task_cap(tasks[i], caps, qa.max_new_tokens) == cap
         assert ranked[i] == generate_answers(qa.model, qa.tokenizer, sources[i:i + 1], cap)[0]
     generated = answer(qa.model, qa.tokenizer, sources, tasks, choices=choices,
