@@ -17,11 +17,19 @@ A step's time is the wall clock from one batch's start to the next's (data fetch
 hook included), averaged after ``--warmup`` steps. Then Lightning's SimpleProfiler times the fit
 run's actions, and the benchmark prints where the difference goes, per step.
 
-    python benchmarks/step_overhead.py [--steps 150] [--warmup 15] [--precision 32-true]
+    python benchmarks/step_overhead.py [--steps 150] [--warmup 15] [--rounds 3]
+        [--precision bf16-mixed]
+
+The three ways run in interleaved rounds and each way's fastest round counts (on a shared
+machine the pace drifts by more than the differences measured: as much as 20% between two
+runs of the same loop).
+
+The precision is the quickstart's (bf16-mixed) unless ``--precision`` says otherwise.
 
 Ends with one JSON line: bare_ms, fit_ms, ratio (fit_ms / bare_ms), same_batches_ms,
-top_costs ([[action, ms per step], ...], the profiled fit run's costliest actions outside the
-model's own forward, backward and optimiser step), machine.
+same_batches_ratio, bare_parts_ms, top_costs ([[action, ms per step], ...], the profiled fit
+run's costliest actions outside the model's own forward, backward and optimiser step),
+precision, machine.
 """
 from __future__ import annotations
 
@@ -42,6 +50,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.profilers import SimpleProfiler
 from torch.utils.data import DataLoader
 
+from decaqa.answer import autocast
 from decaqa.budget import BudgetGuard, Plan
 from decaqa.checkpoints import LastCheckpoint
 from decaqa.data import TaskDataModule
@@ -55,9 +64,12 @@ MODEL_COMPUTE = ("training_step", "backward", "optimizer_step", "run_training_ba
                  "run_training_epoch", "optimizer_zero_grad", "clip_gradients", "lr_scheduler")
 
 
-def quickstart() -> tuple[Seq2SeqQA, TaskDataModule, dict]:
-    """The quickstart's model and data, built as `decaqa fit` builds them."""
+def quickstart(copy_head: bool = True) -> tuple[Seq2SeqQA, TaskDataModule, dict]:
+    """The quickstart's model (without its copy head if ``copy_head`` is false) and data,
+    built as `decaqa fit` builds them."""
     cfg = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())
+    if not copy_head:
+        cfg["model"]["copy"] = None
     d = cfg["data"]
     data = TaskDataModule(batching=Batching(**d["batching"]),
                           max_source_tokens=d["max_source_tokens"],
@@ -86,26 +98,35 @@ def twin(module: Seq2SeqQA, net: torch.nn.Module) -> Seq2SeqQA:
 
 
 def bare_loop(module: Seq2SeqQA, net: torch.nn.Module, batches: list[dict], warmup: int,
-              clip: float) -> tuple[float, dict[str, float]]:
-    """ms per step of a plain loop; and the median ms of each part of a step."""
+              clip: float, precision: str = "32-true", prepare=None,
+              timings: dict | None = None) -> tuple[float, dict[str, float]]:
+    """ms per step of a plain loop; and the median ms of each part of a step. ``precision``:
+    a Lightning precision name (autocast around the forward); ``prepare``: applied to the
+    copy of ``net`` first (to compile it, say); ``timings`` gets ``warmup_s``, the seconds of
+    the first ``warmup`` steps (where a compiler compiles)."""
     net = copy.deepcopy(net).train()
+    if prepare is not None:
+        prepare(net)
     decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and "norm" not in n.lower()]
     rest = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and "norm" not in n.lower())]
     hp = module.hparams
     opt = adamw([{"params": decay, "weight_decay": hp.weight_decay},
                  {"params": rest, "weight_decay": 0.0}], hp.learning_rate,
-                fused_allowed("32-true", clip))
+                fused_allowed(precision, clip))
     total = len(batches)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, hp.warmup_steps, total, hp.schedule))
     parts: dict[str, list[float]] = {k: [] for k in ("forward", "backward", "clip", "optimizer")}
-    started = 0.0
+    started = first = time.perf_counter()
     for step, batch in enumerate(batches):
         if step == warmup:
             started = time.perf_counter()
+            if timings is not None:
+                timings["warmup_s"] = started - first
         t0 = time.perf_counter()
-        loss = net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   labels=batch["labels"]).loss
+        with autocast(precision, torch.device("cpu")):
+            loss = net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       labels=batch["labels"]).loss
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()
@@ -152,17 +173,17 @@ class Record(RunArtifacts):
 
 def lightning_run(module: Seq2SeqQA, steps: int, warmup: int, trainer_cfg: dict, folder: Path,
                   data: TaskDataModule | None = None, batches: list[dict] | None = None,
-                  profiler: SimpleProfiler | None = None) -> float:
+                  profiler: SimpleProfiler | None = None, precision: str = "32-true") -> float:
     """ms per step of decaqa's step under Lightning, as the quickstart runs it."""
     clock = StepClock(warmup)
-    plan = Plan(budget_s=1e9, setup_s=0, step_s={"32-true": 0.1}, precision="32-true",
+    plan = Plan(budget_s=1e9, setup_s=0, step_s={precision: 0.1}, precision=precision,
                 validation_s=0, steps=steps, train_deadline_s=1e9, planned_steps=steps)
     callbacks = [clock,
                  ModelCheckpoint(dirpath=folder / "checkpoints", monitor="val/decascore",
                                  mode="max", filename="best", enable_version_counter=False),
                  LastCheckpoint(folder / "checkpoints" / "last.ckpt", 1000),
                  Record(folder, plan), BudgetGuard(plan, resumed=True), LogProgress(30.0)]
-    trainer = pl.Trainer(accelerator="cpu", devices=1, precision="32-true", max_steps=steps,
+    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=steps,
                          limit_val_batches=0, num_sanity_val_steps=0,
                          gradient_clip_val=trainer_cfg.get("gradient_clip_val"),
                          log_every_n_steps=trainer_cfg.get("log_every_n_steps", 50),
@@ -191,6 +212,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--warmup", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds of the three ways; the fastest counts")
+    parser.add_argument("--precision", default=None,
+                        help="default: the quickstart's (its config's trainer.precision)")
     args = parser.parse_args()
     machine = describe_machine()
     print(f"machine: {machine}")
@@ -198,24 +223,36 @@ def main() -> None:
     module, data, trainer_cfg = quickstart()
     initial = copy.deepcopy(module.model)
     clip = float(trainer_cfg.get("gradient_clip_val") or 1.0)
+    precision = args.precision or trainer_cfg.get("precision", "32-true")
     batches = data.train_batches(args.steps)
     params = sum(p.numel() for p in initial.parameters())
     print(f"model: the quickstart's ({params:,} parameters, copy head "
-          f"{module.hparams.copy}), fp32, {args.steps} steps, {args.warmup} warm-up")
+          f"{module.hparams.copy}), {precision}, {args.steps} steps, {args.warmup} warm-up")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        bare_ms, parts = bare_loop(module, initial, batches, args.warmup, clip)
-        same_ms = lightning_run(twin(module, initial), args.steps, args.warmup, trainer_cfg,
-                                tmp / "same", batches=batches)
-        fit_ms = lightning_run(twin(module, initial), args.steps, args.warmup, trainer_cfg,
-                               tmp / "fit", data=data)
-        bare_again, _ = bare_loop(module, initial, batches, args.warmup, clip)  # drift check
+        # interleaved rounds, the fastest of each way counting: a shared machine's pace drifts
+        # by more than the differences measured here, and it only ever slows a way down
+        bare, same, fit, parts = [], [], [], {}
+        for k in range(args.rounds):
+            ms, parts_k = bare_loop(module, initial, batches, args.warmup, clip, precision)
+            if not bare or ms < min(bare):
+                parts = parts_k
+            bare.append(ms)
+            same.append(lightning_run(twin(module, initial), args.steps, args.warmup,
+                                      trainer_cfg, tmp / f"same{k}", batches=batches,
+                                      precision=precision))
+            fit.append(lightning_run(twin(module, initial), args.steps, args.warmup,
+                                     trainer_cfg, tmp / f"fit{k}", data=data,
+                                     precision=precision))
+        print("rounds (ms per step): bare " + ", ".join(f"{x:.1f}" for x in bare)
+              + "; same batches " + ", ".join(f"{x:.1f}" for x in same)
+              + "; fit " + ", ".join(f"{x:.1f}" for x in fit))
+        bare_ms, same_ms, fit_ms = min(bare), min(same), min(fit)
         profiler = SimpleProfiler()
         lightning_run(twin(module, initial), args.steps, args.warmup, trainer_cfg,
-                      tmp / "profiled", data=data, profiler=profiler)
+                      tmp / "profiled", data=data, profiler=profiler, precision=precision)
         costs = top_costs(profiler, args.steps)
-    bare_ms = min(bare_ms, bare_again)
 
     print(f"\n{'':28} {'ms/step':>8} {'x bare':>7}")
     print(f"{'bare torch loop':28} {bare_ms:8.2f} {1.0:7.3f}   parts (median ms): "

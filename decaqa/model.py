@@ -162,6 +162,24 @@ class Seq2SeqQA(pl.LightningModule):
             opt, lambda step: lr_factor(step, hp.warmup_steps, self.total_steps, hp.schedule))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        """Lightning's clipping, except for a fused optimizer under bf16-mixed: Lightning's
+        mixed-precision plugin refuses to clip for any optimizer that unscales inside its
+        step, which only fp16's gradient scaler needs; bf16 has no scaler, its gradients are
+        the true ones, so they are clipped here, and the fused AdamW step stays (`adamw`)."""
+        inner = getattr(optimizer, "optimizer", optimizer)
+        if (gradient_clip_val and getattr(inner, "_step_supports_amp_scaling", False)
+                and str(self.trainer.precision) == "bf16-mixed"):
+            params = [p for group in inner.param_groups for p in group["params"]]
+            if gradient_clip_algorithm == "value":
+                torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
+            else:
+                torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val,
+                                            gradient_clip_algorithm)
+
     # -- validation ------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         self._outputs.clear()
@@ -322,9 +340,10 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 
 def fused_allowed(precision: str, gradient_clip_val: float | None) -> bool:
-    """Lightning cannot clip the gradients of a fused optimizer under mixed precision (it
-    unscales inside its step), so a bf16/fp16-mixed run that clips takes the plain kernel."""
-    return not (gradient_clip_val and precision in ("bf16-mixed", "16-mixed"))
+    """Whether the fused AdamW kernel may be used: not in a 16-mixed run that clips (the
+    gradient scaler's gradients must be unscaled before clipping, and a fused step unscales
+    inside itself); bf16-mixed clips in `Seq2SeqQA.configure_gradient_clipping`."""
+    return not (gradient_clip_val and precision == "16-mixed")
 
 
 def adamw(params: Any, lr: float, fused: bool = True) -> torch.optim.AdamW:

@@ -17,7 +17,7 @@ CASES = {
                              "decaqa_padding", "plain_padding", "params", "flops_per_token"}),
     "step_overhead.py": (["--steps", "16", "--warmup", "4"],
                          {"bare_ms", "fit_ms", "ratio", "same_batches_ms", "same_batches_ratio",
-                          "bare_parts_ms", "top_costs", "machine"}),
+                          "bare_parts_ms", "top_costs", "precision", "machine"}),
     "ask_throughput.py": (["--n", "30", "--train-steps", "30"],
                           {"ratio", "identical", "n", "decaqa_s", "plain_s",
                            "decaqa_questions_per_s", "plain_questions_per_s"}),

@@ -44,9 +44,38 @@ def test_the_learning_rate_schedule_by_hand() -> None:
     assert lr_factor(500, 0, 110, "linear") == 0.0          # past the end: stays at zero
 
 
-def test_the_fused_optimiser_only_where_lightning_can_clip() -> None:
+def test_the_fused_optimiser_except_where_a_gradient_scaler_must_unscale_first() -> None:
     assert fused_allowed("32-true", 1.0) and fused_allowed("bf16-mixed", None)
-    assert not fused_allowed("bf16-mixed", 1.0) and not fused_allowed("16-mixed", 0.5)
+    assert fused_allowed("bf16-mixed", 1.0)          # clipped by the module (no scaler)
+    assert not fused_allowed("16-mixed", 0.5) and fused_allowed("16-mixed", None)
+
+
+@pytest.mark.parametrize("algorithm", ["norm", "value"])
+def test_a_bf16_run_clips_the_gradients_of_the_fused_optimiser(algorithm: str) -> None:
+    """Lightning's mixed-precision plugin refuses to clip for a fused optimiser; under
+    bf16-mixed the module clips itself, exactly as torch's clip functions do."""
+    import types
+
+    module = tiny_module()
+    module.trainer = types.SimpleNamespace(precision="bf16-mixed")
+    params = [p for p in module.model.parameters()]
+    opt = torch.optim.AdamW(params, lr=1e-3, fused=True)
+    generator = torch.Generator().manual_seed(0)
+    grads = [torch.randn(p.shape, generator=generator) * 3 for p in params]
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    module.configure_gradient_clipping(opt, 0.5, algorithm)
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    expected = ([g * min(1.0, 0.5 / (float(norm) + 1e-6)) for g in grads] if algorithm == "norm"
+                else [g.clamp(-0.5, 0.5) for g in grads])             # torch's two rules
+    for p, e in zip(params, expected):
+        assert torch.allclose(p.grad, e)
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad)
+                                                  for p in params]))
+    if algorithm == "norm":
+        assert total == pytest.approx(0.5, rel=1e-4)
+    else:
+        assert max(float(p.grad.abs().max()) for p in params) <= 0.5
 
 
 def test_answers_are_gathered_once_each_in_data_order() -> None:

@@ -1,0 +1,182 @@
+"""Kernel choices on this machine: torch.compile, the attention kernel and the GELU kernel, each
+against decaqa's default (eager PyTorch, SDPA attention, the architecture's own GELU), for
+training and for answering, with and without the copy head.
+
+Training: ms per step of a bare loop (forward under the quickstart's precision, backward,
+clipping, AdamW) over the same real quickstart batches from the same initial weights:
+
+* **default**: eager PyTorch, transformers' SDPA attention, T5's ``gelu_new`` (written in
+  five Python-level tensor operations);
+* **attention eager**: transformers' matmul-and-softmax attention instead of SDPA;
+* **gelu fused**: torch's one-kernel tanh GELU (`torch.nn.GELU(approximate="tanh")`, the
+  same function) in place of ``gelu_new``;
+* **torch.compile**: the model compiled (``Module.compile(dynamic=True)``; inductor writes
+  C++ kernels on a CPU). Its first steps compile; those seconds are counted apart, with the
+  steps it takes to win them back.
+
+Answering: seconds for ``ask_batch`` over the benchmark questions, each way warmed up first
+(compiling included in its warm-up, reported), with the answers compared to the default's.
+
+    python benchmarks/kernel_choice.py [--steps 60] [--warmup 12] [--n 256] [--model EXPORT]
+
+Ends with one JSON line: train ({copy, no_copy}: {variant: {ms, vs_default, warmup_s}}),
+answer ({variant: {s, vs_default, identical, warmup_s}}), compile_available, machine.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import decaqa
+from decaqa.provenance import describe_machine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ask_throughput import questions, train_quick_model  # noqa: E402
+from step_overhead import bare_loop, quickstart  # noqa: E402
+
+PRECISION = "bf16-mixed"  # the quickstart's
+
+
+def compile_available() -> tuple[bool, str]:
+    """Whether torch.compile works here (a compiler for inductor's kernels), with the reason."""
+    try:
+        torch.compile(lambda x: x * 2 + 1, dynamic=False)(torch.ones(3))
+        return True, "ok"
+    except Exception as error:  # no C++ compiler, an unsupported platform...
+        return False, f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
+
+
+def eager_attention(net: torch.nn.Module) -> None:
+    net.set_attn_implementation("eager")
+
+
+def fused_gelu(net: torch.nn.Module) -> None:
+    for module in net.modules():
+        if hasattr(module, "act") and type(module.act).__name__ in ("NewGELUActivation",
+                                                                     "GELUTanh"):
+            module.act = torch.nn.GELU(approximate="tanh")
+
+
+def compiled(net: torch.nn.Module) -> None:
+    net.compile(dynamic=True)
+
+
+TRAIN_VARIANTS = {"default": None, "attention eager": eager_attention,
+                  "gelu fused": fused_gelu, "torch.compile": compiled}
+
+
+def train_side(steps: int, warmup: int, can_compile: bool) -> dict:
+    out = {}
+    for copy_head in (True, False):
+        torch.manual_seed(0)
+        module, data, trainer_cfg = quickstart(copy_head)
+        clip = float(trainer_cfg.get("gradient_clip_val") or 1.0)
+        batches = data.train_batches(steps)
+        initial = copy.deepcopy(module.model)
+        rows = {}
+        for name, prepare in TRAIN_VARIANTS.items():
+            if name == "torch.compile" and not can_compile:
+                continue
+            timings: dict = {}
+            try:
+                ms, _ = bare_loop(module, initial, batches, warmup, clip, PRECISION, prepare,
+                                  timings)
+            except Exception as error:  # a compiler failing on this model: said, not fatal
+                rows[name] = {"error": f"{type(error).__name__}: {str(error)[:160]}"}
+                continue
+            rows[name] = {"ms": round(ms, 2), "warmup_s": round(timings["warmup_s"], 2)}
+        base = rows["default"]["ms"]
+        for name, row in rows.items():
+            if "ms" in row:
+                row["vs_default"] = round(base / row["ms"], 3)
+        compiled_row = rows.get("torch.compile", {})
+        if "ms" in compiled_row and compiled_row["ms"] < base:
+            extra_s = compiled_row["warmup_s"] - rows["default"]["warmup_s"]
+            compiled_row["break_even_steps"] = round(1000 * extra_s / (base - compiled_row["ms"]))
+        out["copy" if copy_head else "no_copy"] = rows
+        label = "with" if copy_head else "without"
+        print(f"\ntraining, {label} the copy head ({PRECISION}, ms per step after {warmup} "
+              f"warm-up steps of {steps}):")
+        for name, row in rows.items():
+            if "ms" in row:
+                extra = (f", break-even after {row['break_even_steps']} steps"
+                         if "break_even_steps" in row else "")
+                print(f"  {name:16} {row['ms']:8.2f} ms  {row['vs_default']:5.3f}x default  "
+                      f"(warm-up {row['warmup_s']:.1f} s{extra})")
+            else:
+                print(f"  {name:16} failed: {row['error']}")
+    return out
+
+
+def answer_side(model_path: Path, n: int, can_compile: bool) -> dict:
+    items = questions(n)
+    pairs = [(q, c) for _, q, c in items]
+    tasks = [t for t, _, _ in items]
+    variants = {"default": None, "attention eager": eager_attention, "gelu fused": fused_gelu,
+                "torch.compile": compiled}
+    rows, reference = {}, None
+    for name, prepare in variants.items():
+        if name == "torch.compile" and not can_compile:
+            continue
+        qa = decaqa.load(str(model_path))
+        if prepare is not None:
+            prepare(qa.model)
+        try:
+            started = time.perf_counter()
+            qa.ask_batch(pairs, task=tasks)  # warm-up: one-time costs, compiling included
+            warm = time.perf_counter() - started
+            started = time.perf_counter()
+            answers = qa.ask_batch(pairs, task=tasks)
+            seconds = time.perf_counter() - started
+        except Exception as error:
+            rows[name] = {"error": f"{type(error).__name__}: {str(error)[:160]}"}
+            continue
+        reference = reference or answers
+        rows[name] = {"s": round(seconds, 3), "warmup_s": round(warm, 2),
+                      "identical": sum(a == b for a, b in zip(answers, reference))}
+    base = rows["default"]["s"]
+    print(f"\nanswering {len(pairs)} questions (ask_batch, seconds after a warm-up pass):")
+    for name, row in rows.items():
+        if "s" in row:
+            row["vs_default"] = round(base / row["s"], 3)
+            print(f"  {name:16} {row['s']:8.3f} s  {row['vs_default']:5.3f}x default  "
+                  f"identical answers {row['identical']}/{len(pairs)}  "
+                  f"(warm-up pass {row['warmup_s']:.1f} s)")
+        else:
+            print(f"  {name:16} failed: {row['error']}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=12)
+    parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--train-steps", type=int, default=400,
+                        help="steps of the model the answering side uses, without --model")
+    parser.add_argument("--model", help="a decaqa export to answer with")
+    args = parser.parse_args()
+    machine = describe_machine()
+    print(f"machine: {machine}")
+    can_compile, why = compile_available()
+    print(f"torch.compile: {'available' if can_compile else 'unavailable: ' + why}")
+    train = train_side(args.steps, args.warmup, can_compile)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = (Path(args.model) if args.model
+                else train_quick_model(Path(tmp) / "run", args.train_steps))
+        answer = answer_side(path, args.n, can_compile)
+    result = {"train": train, "answer": answer, "compile_available": can_compile,
+              "machine": machine}
+    sys.stderr.flush()
+    print(json.dumps(result), flush=True)  # the last line: one JSON object
+
+
+if __name__ == "__main__":
+    main()
