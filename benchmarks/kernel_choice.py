@@ -18,6 +18,7 @@ Answering: seconds for ``ask_batch`` over the benchmark questions, each way warm
 (compiling included in its warm-up, reported), with the answers compared to the default's.
 
     python benchmarks/kernel_choice.py [--steps 60] [--warmup 12] [--n 256] [--model EXPORT]
+        [--no-compile]
 
 Ends with one JSON line: train ({copy, no_copy}: {variant: {ms, vs_default, warmup_s}}),
 answer ({variant: {s, vs_default, identical, warmup_s}}), compile_available, machine.
@@ -162,10 +163,13 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=400,
                         help="steps of the model the answering side uses, without --model")
     parser.add_argument("--model", help="a decaqa export to answer with")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="leave torch.compile out (it compiles for minutes on a CPU)")
     args = parser.parse_args()
     machine = describe_machine()
     print(f"machine: {machine}")
-    can_compile, why = compile_available()
+    can_compile, why = (False, "left out (--no-compile)") if args.no_compile \
+        else compile_available()
     print(f"torch.compile: {'available' if can_compile else 'unavailable: ' + why}")
     train = train_side(args.steps, args.warmup, can_compile)
     with tempfile.TemporaryDirectory() as tmp:

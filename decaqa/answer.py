@@ -4,15 +4,15 @@
 `answer` decides how each row is answered, for every caller: ranked among its choices when
 the mode ranks and the row has choices, else generated up to its task's cap (`task_cap`).
 
-Generation: sort by (generation cap, length), cut into batches by a row count and a token
-budget (``longest x rows``), pad each batch only to its own longest input, generate, decode,
-and hand the answers back in the caller's order. Batches never mix generation caps, so a
-batch's cap is the cap of each of its rows (greedy and beam alike). Greedy decoding of a plain
-model (`greedy_shrinking`) drops each row from the batch once it has written its </s>, so a
-batch is not run to its longest answer at full width: in the answering benchmark, half the
-row-steps `generate` computes belong to answers that have already ended. Beam search, adapters
-routed per row and generation settings that change the scores (repetition penalties, forced
-tokens...) go through ``generate``; the answers are the same either way.
+Generation: sort by length, cut into batches by a row count and a token budget (``longest x
+rows``), pad each batch only to its own longest input, generate, decode, and hand the answers
+back in the caller's order. Greedy decoding of a plain model (`greedy_shrinking`) drops each
+row from the batch once it has written its </s> or reached its own task's cap, so a batch is
+not run to its longest answer at full width (in the answering benchmark, half the row-steps
+``generate`` computes belong to answers that have already ended) and rows of different caps
+share batches. Beam search, adapters routed per row and generation settings that change the
+scores (repetition penalties, forced tokens...) go through ``generate``, whose batches never
+mix caps; the answers are the same either way.
 
 Rank classification (T0's rule, or lm-evaluation-harness's length-normalised one): score each
 answer choice by the log-likelihood of its tokens (and the closing </s>) given the input, and
@@ -107,15 +107,18 @@ def generate_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     rows, keys = _routing(adapters, tasks, len(sources))
     device = _device(model)
     answers: list[str] = [""] * len(sources)
+    # greedy without per-row adapters: each row stops at its own cap, so caps may share a batch
+    shrinking = num_beams == 1 and adapters is None and plain_greedy(model)
     was_training = model.training
     model.eval()
     try:
-        for batch in plan_batches([len(s) for s in sources], max_rows, max_tokens, caps, keys):
+        for batch in plan_batches([len(s) for s in sources], max_rows, max_tokens,
+                                  None if shrinking else caps, keys):
             ids, mask = pad([sources[i] for i in batch], tokenizer.pad_token_id, device)
             with autocast(precision, device), \
                     routed(adapters, model, [rows[i] for i in batch], num_beams) as extra:
-                if num_beams == 1 and not extra and plain_greedy(model):
-                    out = greedy_shrinking(model, ids, mask, caps[batch[0]])
+                if shrinking:
+                    out = greedy_shrinking(model, ids, mask, [caps[i] for i in batch])
                 else:
                     out = model.generate(input_ids=ids, attention_mask=mask,
                                          max_new_tokens=caps[batch[0]], num_beams=num_beams,
@@ -154,23 +157,28 @@ def _cache_field(output: Any) -> str:
 
 @torch.no_grad()
 def greedy_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor,
-                     max_new_tokens: int) -> list[list[int]]:
-    """Greedy decoding of one padded batch that stops computing each row once it has written
-    an end token: the rows still writing are taken out of the batch (their encoder states,
-    mask and decoding cache alike). Each row's tokens are the argmax at every step, as in
-    ``generate(num_beams=1, do_sample=False)``; returns each row's tokens, its end token
-    included. transformers' ``generate`` runs every row to the batch's longest answer."""
+                     max_new_tokens: int | Sequence[int]) -> list[list[int]]:
+    """Greedy decoding of one padded batch that stops computing each row once it has ended
+    (written an end token, or reached its own cap: one for all or one per row): the rows
+    still writing are taken out of the batch, their encoder states, mask and decoding cache
+    alike. Each row's tokens are the argmax at every step, as in ``generate(num_beams=1,
+    do_sample=False, max_new_tokens=<its cap>)``; returns each row's tokens, its end token
+    included. transformers' ``generate`` runs every row to the batch's longest answer under
+    one cap."""
     config = model.generation_config
     start = (config.decoder_start_token_id if config.decoder_start_token_id is not None
              else model.config.decoder_start_token_id)
     eos = config.eos_token_id if config.eos_token_id is not None else model.config.eos_token_id
     ends = torch.tensor(eos if isinstance(eos, (list, tuple)) else [eos], device=ids.device)
+    n = ids.size(0)
+    caps = torch.as_tensor([int(max_new_tokens)] * n if isinstance(max_new_tokens, int)
+                           else [int(c) for c in max_new_tokens], device=ids.device)
     encoded = model.get_encoder()(input_ids=ids, attention_mask=mask, return_dict=True)
-    rows = torch.arange(ids.size(0), device=ids.device)
-    tokens: list[list[int]] = [[] for _ in range(ids.size(0))]
-    last = torch.full((ids.size(0), 1), int(start), dtype=torch.long, device=ids.device)
+    rows = torch.arange(n, device=ids.device)
+    tokens: list[list[int]] = [[] for _ in range(n)]
+    last = torch.full((n, 1), int(start), dtype=torch.long, device=ids.device)
     cache: dict[str, Any] = {}
-    for _ in range(max_new_tokens):
+    for step in range(int(caps.max()) if n else 0):
         out = model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=last,
                     use_cache=True, return_dict=True, **cache)
         field = _cache_field(out)
@@ -178,7 +186,7 @@ def greedy_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tens
         picked = out.logits[:, -1].float().argmax(-1)
         for row, token in zip(rows.tolist(), picked.tolist()):
             tokens[row].append(token)
-        ended = torch.isin(picked, ends)
+        ended = torch.isin(picked, ends) | (caps[rows] <= step + 1)
         if bool(ended.all()):
             break
         if bool(ended.any()):

@@ -22,7 +22,7 @@ from decaqa.adapters import Adapters, AdapterSettings
 from decaqa.answer import CHOICE_MODES, answer, routed
 from decaqa.copying import check_mode as check_copy_mode
 from decaqa.errors import ConfigError
-from decaqa.network import NetworkSettings, build_network, load_weights
+from decaqa.network import NetworkSettings, build_network, compile_network, load_weights
 from decaqa.results import score_predictions
 from decaqa.tokenizer import build_tokenizer
 
@@ -63,6 +63,9 @@ class Seq2SeqQA(pl.LightningModule):
             (`decaqa.adapters`): ``{method: lora | ia3 | prefix | prompt | ln_tuning | bitfit
             | houlsby | adapterbias, mode: per_task | shared | routed, ...}``. Checkpoints and
             the export (``adapters/``) hold the adapters alone.
+        compile: compile the network with torch.compile (dynamic shapes), falling back to
+            eager with one line where it does not work; off by default, as on a 2-core CPU
+            it costs more than it wins (``benchmarks/kernel_choice.py``).
     """
 
     def __init__(self, model: str | None = None, config: dict[str, Any] | None = None,
@@ -73,7 +76,7 @@ class Seq2SeqQA(pl.LightningModule):
                  max_new_tokens: int = store.MAX_NEW_TOKENS, num_beams: int = store.NUM_BEAMS,
                  choices: str = "generate",
                  copy: str | None = None, trust_remote_code: bool = False,
-                 adapter: dict[str, Any] | None = None):
+                 adapter: dict[str, Any] | None = None, compile: bool = False):
         super().__init__()
         if not model and not config:
             raise ConfigError("The model needs either `model` (a hub name or local folder) or "
@@ -126,6 +129,9 @@ class Seq2SeqQA(pl.LightningModule):
         if settings is not None:
             self.adapters = Adapters(settings, list(self.info.get("tasks", {})))
         self.model = build_network(self.network_settings(), self.tokenizer, self.adapters)
+        if self.hparams.get("compile"):
+            # off by default: on a 2-core CPU it loses (benchmarks/kernel_choice.py)
+            compile_network(self.model)
 
     def network_settings(self) -> NetworkSettings:
         """The network this module trains, as its settings and the run's input format say."""

@@ -10,6 +10,7 @@ a module's saved weights into it.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -95,6 +96,30 @@ def build_network(settings: NetworkSettings, tokenizer: PreTrainedTokenizerBase,
     else:
         net = build_from_config(settings.config, tokenizer, extra)
     return adapters.attach(net) if adapters is not None else net
+
+
+def compile_available() -> tuple[bool, str]:
+    """Whether torch.compile works on this machine (inductor needs a C++ compiler on a CPU, a
+    supported GPU elsewhere), and if not, why: one tiny function compiled and run."""
+    try:
+        torch.compile(lambda x: x * 2 + 1, dynamic=False)(torch.ones(3))
+        return True, "ok"
+    except Exception as error:  # no compiler, an unsupported platform or Python...
+        return False, f"{type(error).__name__}: {str(error).strip().splitlines()[0][:160]}"
+
+
+def compile_network(net: torch.nn.Module) -> bool:
+    """Compile ``net`` in place (``Module.compile``: its weights and their names stay as they
+    are, so checkpoints and exports do not change) with dynamic shapes, as every batch has
+    lengths of its own. Where torch.compile does not work here, say why in one line and leave
+    the network eager. Returns whether it compiled."""
+    ok, why = compile_available()
+    if not ok:
+        print(f"decaqa: torch.compile does not work here ({why}); training without it.",
+              file=sys.stderr)
+        return False
+    net.compile(dynamic=True)
+    return True
 
 
 def load_weights(net: torch.nn.Module, state: Mapping[str, torch.Tensor],

@@ -198,6 +198,14 @@ def test_greedy_shrinking_writes_what_generate_writes_with_the_copy_head(smoke: 
     got = greedy_shrinking(qa.model, ids, mask, 24)
     assert got == expected
     assert len({len(r) for r in got}) > 2 and min(len(r) for r in got) < 24  # rows did leave
+    caps = [(4, 9, 24)[i % 3] for i in range(len(pairs))]       # one cap per row
+    got = greedy_shrinking(qa.model, ids, mask, caps)
+    for cap in set(caps):
+        with torch.no_grad():
+            expected = generate_tokens(qa.model, ids, mask, cap)
+        assert [got[i] for i in range(len(caps)) if caps[i] == cap] == \
+            [expected[i] for i in range(len(caps)) if caps[i] == cap]
+    assert max(len(got[i]) for i in range(len(caps)) if caps[i] == 4) == 4
 
 
 def test_greedy_shrinking_writes_what_generate_writes_without_the_copy_head() -> None:

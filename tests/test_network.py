@@ -48,3 +48,40 @@ def test_from_scratch_architectures_use_the_tokenizers_ids(tok, config, tmp_path
 def test_bad_model_config_is_one_sentence(tok) -> None:
     with pytest.raises(ConfigError, match="model_type"):
         build_from_config({"model_type": "no_such_model", "d_model": 32}, tok)
+
+
+# -- torch.compile, where it works --------------------------------------------------------------
+TINY = {"d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2, "d_kv": 16}
+
+
+def test_without_a_working_compiler_the_network_stays_eager_and_says_why(tok, monkeypatch,
+                                                                        capsys) -> None:
+    from decaqa import network
+
+    monkeypatch.setattr(network, "compile_available",
+                        lambda: (False, "InvalidCxxCompiler: No working C++ compiler found"))
+    model = build_from_config(TINY, tok)
+    assert network.compile_network(model) is False
+    assert model._compiled_call_impl is None                  # still the eager module
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["decaqa: torch.compile does not work here (InvalidCxxCompiler: No working C++ "
+                   "compiler found); training without it."]
+
+
+@pytest.mark.slow
+def test_a_compiled_network_gives_the_eager_loss_and_keeps_its_weight_names(tok) -> None:
+    from decaqa.network import compile_available, compile_network
+
+    if not compile_available()[0]:
+        pytest.skip("torch.compile does not work on this machine")
+    torch.manual_seed(0)
+    model = build_from_config(TINY, tok).eval()            # no dropout: one loss to compare
+    names = list(model.state_dict())
+    batch = tok(["who founded Bousti Bank ?", "how old was he ?"], return_tensors="pt",
+                padding=True)
+    labels = tok(["Krir Shakeitrourt", "42"], return_tensors="pt", padding=True).input_ids
+    eager = model(**batch, labels=labels).loss
+    assert compile_network(model) is True
+    assert model._compiled_call_impl is not None
+    assert torch.allclose(model(**batch, labels=labels).loss, eager, atol=1e-5)
+    assert list(model.state_dict()) == names                  # checkpoints unchanged
