@@ -266,7 +266,7 @@ def main() -> None:
     result = {"bare_ms": round(bare_ms, 2), "fit_ms": round(fit_ms, 2),
               "ratio": round(fit_ms / bare_ms, 3), "same_batches_ms": round(same_ms, 2),
               "same_batches_ratio": round(same_ms / bare_ms, 3), "bare_parts_ms": parts,
-              "top_costs": costs, "machine": machine}
+              "top_costs": costs, "precision": precision, "machine": machine}
     sys.stderr.flush()
     print(json.dumps(result), flush=True)  # the last line: one JSON object
 
