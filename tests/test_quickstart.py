@@ -39,10 +39,12 @@ def test_quickstart_reaches_its_figures(tmp_path: Path) -> None:
     # and 639.5, 650.4 and 642.1 in 3,562-3,883 steps on an AMD EPYC with AVX-512 (issue 11
     # asks >= 600); shorter budgets stand in for slower machines: 552.0 in 2,193 steps (five
     # minutes on the EPYC) and 448.4 in 1,489 steps (2 min 50 s on the Xeon), every task above
-    # its floor in both. So: >= 600 where the machine trains 3,500 steps or more, else 4x the
-    # floor (405). Every task beats its floor either way, and squad copies.
-    fast = steps >= 3500
-    assert doc["decascore"] >= (600 if fast else 4 * floor["decascore"]), doc["decascore"]
+    # its floor in both. With the fused optimiser under bf16 (issue 19) the EPYC trains
+    # 4,919 steps and scored 648.8; 4,692-6,008 steps elsewhere scored 650.9-672.0. So: >= 620
+    # from 4,500 steps, >= 600 from 3,500, else 4x the floor (405). Every task beats its floor
+    # either way, and squad copies.
+    bar = 620 if steps >= 4500 else 600 if steps >= 3500 else 4 * floor["decascore"]
+    assert doc["decascore"] >= bar, (doc["decascore"], steps)
     assert len(beaten) == 10, sorted(set(MINI_DECATHLON_TASKS) - set(beaten))
     assert doc["tasks"]["squad"]["copy_rate"] >= 0.9
     # the README's own example answers with a name from its context
