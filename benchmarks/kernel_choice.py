@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 
 import decaqa
+from decaqa.network import compile_available
 from decaqa.provenance import describe_machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,15 +48,6 @@ from ask_throughput import questions, train_quick_model  # noqa: E402
 from step_overhead import bare_loop, quickstart  # noqa: E402
 
 PRECISION = "bf16-mixed"  # the quickstart's
-
-
-def compile_available() -> tuple[bool, str]:
-    """Whether torch.compile works here (a compiler for inductor's kernels), with the reason."""
-    try:
-        torch.compile(lambda x: x * 2 + 1, dynamic=False)(torch.ones(3))
-        return True, "ok"
-    except Exception as error:  # no C++ compiler, an unsupported platform...
-        return False, f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
 
 
 def eager_attention(net: torch.nn.Module) -> None:

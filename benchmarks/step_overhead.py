@@ -80,13 +80,19 @@ def quickstart(copy_head: bool = True) -> tuple[Seq2SeqQA, TaskDataModule, dict]
     module = Seq2SeqQA(config=m["config"], copy=m.get("copy"), vocab_size=m["vocab_size"],
                        learning_rate=m["learning_rate"], warmup_steps=m["warmup_steps"],
                        schedule=m["schedule"], max_new_tokens=m["max_new_tokens"])
+    connect(module, data)
+    return module, data, cfg["trainer"]
+
+
+def connect(module: Seq2SeqQA, data: TaskDataModule) -> None:
+    """What `decaqa fit` does before training: one tokenizer, trained on the run's text and
+    handed to the data and the model; the data tokenized; the network built (seed 0)."""
     tokenizer = module.build_tokenizer(data.training_texts)
     data.connect(tokenizer)
     data.setup("fit")
     module.connect(tokenizer, data.answering_info())
     torch.manual_seed(0)
     module.configure_model()
-    return module, data, cfg["trainer"]
 
 
 def twin(module: Seq2SeqQA, net: torch.nn.Module) -> Seq2SeqQA:

@@ -39,6 +39,9 @@ from decaqa.data import MINI_DECATHLON_TASKS, TaskDataModule, collate
 from decaqa.model import Seq2SeqQA
 from decaqa.sampling import Batching, Mixture
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from step_overhead import connect  # noqa: E402  (the set-up `decaqa fit` does)
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"   # small real samples, when beside the repo
 
@@ -159,12 +162,8 @@ def main() -> None:
     module = Seq2SeqQA(config={**cfg["config"], **(args.model_config or {})},
                        copy=copy_head, vocab_size=cfg["vocab_size"],
                        learning_rate=cfg["learning_rate"], warmup_steps=10)
-    tokenizer = module.build_tokenizer(data.training_texts)
-    data.connect(tokenizer)
-    data.setup("fit")
-    module.connect(tokenizer, data.answering_info())
-    torch.manual_seed(0)
-    module.configure_model()
+    connect(module, data)
+    tokenizer = module.tokenizer
     base_dir = tempfile.TemporaryDirectory()
     if args.adapter:  # the model built above becomes the frozen base of an adapter
         module.model.save_pretrained(base_dir.name)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from decaqa.copying import CACHE_FIELDS
 from decaqa.errors import ConfigError
 from decaqa.sampling import pad, split_budget
 
@@ -149,12 +150,6 @@ def plain_greedy(model: PreTrainedModel) -> bool:
             and (config.num_beams or 1) == 1 and not config.do_sample)
 
 
-def _cache_field(output: Any) -> str:
-    """The name the installed transformers gives the decoding cache (``cache`` from 5.2x,
-    ``past_key_values`` before)."""
-    return "cache" if getattr(output, "cache", None) is not None else "past_key_values"
-
-
 @torch.no_grad()
 def greedy_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor,
                      max_new_tokens: int | Sequence[int]) -> list[list[int]]:
@@ -181,7 +176,7 @@ def greedy_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tens
     for step in range(int(caps.max()) if n else 0):
         out = model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=last,
                     use_cache=True, return_dict=True, **cache)
-        field = _cache_field(out)
+        field = next(f for f in CACHE_FIELDS if getattr(out, f, None) is not None)
         cache = {field: getattr(out, field)}
         picked = out.logits[:, -1].float().argmax(-1)
         for row, token in zip(rows.tolist(), picked.tolist()):
