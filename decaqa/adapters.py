@@ -18,7 +18,9 @@ Methods (``model.adapter.method``):
   zero at first). Each is a module put in place of the layer it adapts, holding one set of
   weights per adapter and using the active one.
 
-`Adapters` is the run's record of them: which adapter answers which task, how a batch is
+`Adapters` is the run's record of them: which adapter answers which task (a task the adapters
+were not trained on but the base was is answered by the base, `BASE`, as peft's ``__base__``
+does in a mixed batch; a task neither knows is one sentence), how a batch is
 routed (LoRA mixes tasks in one batch with peft's per-row ``adapter_names``, Poly with its
 ``task_ids``; the others answer a batch of one task at a time), which parameters are the
 adapters' (the only ones a checkpoint or an export keeps: the frozen base is never written
@@ -43,6 +45,7 @@ from torch.nn import functional as F
 from decaqa.errors import CheckpointError, ConfigError, DataError
 
 MODES = ("shared", "per_task", "routed")
+BASE = "__base__"  # the frozen base itself, no adapter (peft's name for it in adapter_names)
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 
@@ -118,7 +121,7 @@ class AdapterSettings:
 # -- our methods: modules that hold one set of weights per adapter ----------------------------
 class Bank(nn.Module):
     """A layer of the base with one set of adapter weights per adapter name; ``active``
-    names the set in use."""
+    names the set in use (`BASE`: none, the base layer as it was)."""
 
     def __init__(self, layer: nn.Module, names: Sequence[str]):
         super().__init__()
@@ -135,6 +138,8 @@ class BiasBank(Bank):
                                         for n in names})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.active == BASE:
+            return self.layer(x)
         bias = self.biases[self.active]
         if isinstance(self.layer, nn.Linear):
             return F.linear(x, self.layer.weight, bias)
@@ -167,7 +172,7 @@ class HoulsbyBank(Bank):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.layer(x)
-        return y + self.adapters[self.active](y)
+        return y if self.active == BASE else y + self.adapters[self.active](y)
 
 
 class Shift(nn.Module):
@@ -193,7 +198,7 @@ class ShiftBank(Bank):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.layer(x)
-        return y + self.shifts[self.active](y)
+        return y if self.active == BASE else y + self.shifts[self.active](y)
 
 
 def _held(bank: Bank) -> dict[str, nn.Parameter | nn.Module]:
@@ -341,9 +346,12 @@ METHODS = tuple(METHOD_TABLE)
 class Adapters:
     """The adapters of one run: names, routing, their parameters, saving and loading."""
 
-    def __init__(self, settings: AdapterSettings, tasks: Sequence[str]):
+    def __init__(self, settings: AdapterSettings, tasks: Sequence[str],
+                 base_tasks: Sequence[str] = ()):
         self.settings = settings
         self.tasks = list(dict.fromkeys(tasks))
+        # the tasks the frozen base was trained on: those without an adapter go to the base
+        self.base_tasks = [t for t in dict.fromkeys(base_tasks) if t not in self.tasks]
         self.owner: dict[str, str] = {}  # adapter parameter name -> the adapter it is part of
 
     @property
@@ -352,9 +360,10 @@ class Adapters:
         return METHOD_TABLE[self.settings.method]
 
     @classmethod
-    def from_info(cls, info: dict[str, Any]) -> "Adapters":
-        """The adapters `info` describes (as a checkpoint or an adapter's config holds it)."""
-        return cls(AdapterSettings(**info["settings"]), info["tasks"])
+    def from_info(cls, info: dict[str, Any], base_tasks: Sequence[str] = ()) -> "Adapters":
+        """The adapters `info` describes (as a checkpoint or an adapter's config holds it),
+        over a base trained on ``base_tasks``."""
+        return cls(AdapterSettings(**info["settings"]), info["tasks"], base_tasks)
 
     # -- which adapter answers which task ----------------------------------------------------
     @property
@@ -364,24 +373,35 @@ class Adapters:
         return [self.settings.mode]  # "shared" or "routed"
 
     def adapter_for(self, task: str | None) -> str:
-        """The adapter that answers ``task``; an unknown task is one sentence."""
-        if self.settings.mode != "per_task":
-            if self.settings.mode == "routed" and task not in self.tasks:
-                raise DataError(f"No route for task '{task}'; the routed adapter knows "
-                                f"{', '.join(self.tasks)}: ask with one of them.")
-            return self.names[0]
-        if task not in self.tasks:
-            raise DataError(f"No adapter for task '{task}'; adapters here: "
-                            f"{', '.join(self.tasks)}: ask with task= one of them.")
-        return task
+        """The adapter that answers ``task``: its own (or the shared or routed one) for a task
+        the adapters were trained on; `BASE` for a task only the base knows, and for no task
+        (except with a shared adapter, which answers everything); a task neither knows is one
+        sentence."""
+        if task in self.tasks or (task is None and self.settings.mode == "shared"):
+            return task if self.settings.mode == "per_task" else self.names[0]
+        if task is None or task in self.base_tasks:
+            return BASE
+        known = f"adapters here: {', '.join(self.tasks)}"
+        if self.base_tasks:
+            known += f"; the base answers {', '.join(self.base_tasks)}"
+        raise DataError(f"No adapter for task '{task}', and the base was not trained on it "
+                        f"({known}): ask with one of them, or train an adapter for it.")
+
+    def answered_by(self, task: str | None) -> str:
+        """Who answers ``task``, in words for results: ``adapter <name>`` or ``base``."""
+        name = self.adapter_for(task)
+        return "base" if name == BASE else f"adapter {name}"
 
     def batch_key(self, task: str | None) -> str | None:
         """Rows with different keys never share a batch: None where peft routes row by row
-        (LoRA's adapter_names, Poly's task_ids), else the adapter's name."""
-        if self.settings.mode == "routed" or (self.method.mixes_rows
-                                              and self.settings.mode == "per_task"):
+        (LoRA's adapter_names, which takes the base too; Poly's task_ids), else the adapter's
+        name (`BASE` for the base's rows)."""
+        name = self.adapter_for(task)
+        if self.method.mixes_rows and self.settings.mode == "per_task":
             return None
-        return self.adapter_for(task)
+        if self.settings.mode == "routed" and name != BASE:
+            return None
+        return name
 
     @contextlib.contextmanager
     def route(self, model: nn.Module, tasks: Sequence[str | None],
@@ -389,6 +409,17 @@ class Adapters:
         """Answer (or train on) rows of ``tasks``: sets the adapter in use and yields what
         the forward or ``generate`` call needs besides its inputs."""
         names = [self.adapter_for(t) for t in tasks]
+        if len(set(names)) > 1:
+            if self.batch_key(tasks[0]) is not None or model.training or \
+                    self.settings.mode == "routed":
+                raise DataError("A batch mixes tasks whose adapters cannot share it; train "
+                                "with one task per batch (data.batching.mixed: false).")
+            yield {"adapter_names": names}  # LoRA, answering: peft routes each row (or base)
+            return
+        if names[0] == BASE:
+            with self.base_only(model):
+                yield {}
+            return
         if self.settings.mode == "routed":
             if beams > 1:
                 raise DataError("A routed (Poly) adapter answers greedily: peft's Poly does "
@@ -397,14 +428,26 @@ class Adapters:
                                  device=next(model.parameters()).device)
             yield {"task_ids": index}
             return
-        if len(set(names)) > 1:
-            if self.batch_key(tasks[0]) is not None or model.training:
-                raise DataError("A batch mixes tasks whose adapters cannot share it; train "
-                                "with one task per batch (data.batching.mixed: false).")
-            yield {"adapter_names": names}  # LoRA, answering: peft routes each row
-            return
         self.activate(model, names[0])
         yield {}
+
+    @contextlib.contextmanager
+    def base_only(self, model: nn.Module) -> Iterator[None]:
+        """The frozen base alone, every adapter off (peft's ``disable_adapter``; our banks
+        pass the base layer through)."""
+        if self.method.peft_config is not None:
+            with model.disable_adapter():
+                yield
+            return
+        banks = [m for m in model.modules() if isinstance(m, Bank)]
+        was = [b.active for b in banks]
+        for bank in banks:
+            bank.active = BASE
+        try:
+            yield
+        finally:
+            for bank, name in zip(banks, was):
+                bank.active = name
 
     def activate(self, model: nn.Module, name: str) -> None:
         """Put adapter ``name`` in use (and make only its weights trainable)."""
@@ -510,14 +553,15 @@ class Adapters:
         return model
 
     @classmethod
-    def read(cls, folder: str | Path) -> "Adapters":
-        """The adapters described in an export folder (any adapter's config)."""
+    def read(cls, folder: str | Path, base_tasks: Sequence[str] = ()) -> "Adapters":
+        """The adapters described in an export folder (any adapter's config), over a base
+        trained on ``base_tasks``."""
         folder = Path(folder)
         configs = sorted(folder.glob(f"*/{CONFIG_FILE}"))
         if not configs:
             raise CheckpointError(f"{folder} holds no adapters (no */{CONFIG_FILE}); give the "
                                   "adapters folder a run wrote (runs/<name>/adapters).")
-        return cls.from_info(json.loads(configs[0].read_text()))
+        return cls.from_info(json.loads(configs[0].read_text()), base_tasks)
 
 
 def file_bytes(*paths: str | Path) -> int:
@@ -531,4 +575,4 @@ def file_bytes(*paths: str | Path) -> int:
     return total
 
 
-__all__ = ["AdapterSettings", "Adapters", "METHODS", "MODES", "file_bytes"]
+__all__ = ["AdapterSettings", "Adapters", "BASE", "METHODS", "MODES", "file_bytes"]

@@ -5,6 +5,7 @@ Every user error ends as one sentence on stderr and exit code 2, never a traceba
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from typing import Sequence
@@ -114,8 +115,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from decaqa.qa import check_pairs, load
 
     check_pairs([(args.question, args.context)])  # before the model loads: fail fast
-    print(load(args.model).ask(args.question, args.context, task=args.task,
-                               choices=args.choice or None))
+    print(load(args.model, base=args.base, other_base=args.allow_other_base).ask(
+        args.question, args.context, task=args.task, choices=args.choice or None))
     return 0
 
 
@@ -136,7 +137,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         results, preds = evaluate_model(args.model, args.tasks, args.split, args.data_files,
                                         args.limit, args.batch_size, args.tasks_dir,
                                         precision=args.precision, choices=args.choices,
-                                        questions=args.questions, devices=args.devices)
+                                        questions=args.questions, devices=args.devices,
+                                        base=args.base, other_base=args.allow_other_base)
         title = f"decaqa evaluate: {args.model}"
         from lightning_fabric.utilities.rank_zero import rank_zero_only
 
@@ -199,9 +201,21 @@ def _write_json(path: str, data: dict) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
+def _base_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base", metavar="PATH",
+                        help="with an adapters folder as --model: the base they go over "
+                             "(default: the one they recorded)")
+    parser.add_argument("--allow-other-base", action="store_true",
+                        help="use --base even though its weights are not those the adapters "
+                             "were trained over (their recorded fingerprint)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="decaqa", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    # no prefix matching: "--base" must never be read as an abbreviation of "--baseline"
+    parser = argparse.ArgumentParser(prog="decaqa", description=__doc__.splitlines()[0],
+                                     allow_abbrev=False)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=functools.partial(
+        argparse.ArgumentParser, allow_abbrev=False))
 
     p = sub.add_parser("tasks", help="list the registered tasks")
     _tasks_dir_arg(p)
@@ -246,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="the task the question belongs to (its answer-length cap)")
     p.add_argument("--choice", action="append", metavar="TEXT",
                    help="an answer choice (repeat); the likeliest one is printed")
+    _base_args(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("evaluate", help="per-task scores and the decaScore")
@@ -268,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                    default="canonical",
                    help="ask each task's canonical question, its held-out paraphrases, or "
                         "both (all: with retention = paraphrase score / canonical score)")
+    _base_args(p)
     p.add_argument("--output", metavar="FILE", help="write the results as JSON")
     p.add_argument("--predictions", metavar="FILE", help="write predictions as JSONL")
     p.add_argument("--report", metavar="DIR",

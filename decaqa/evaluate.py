@@ -53,7 +53,8 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
                    batch_size: int | None = None, tasks_dir: Sequence[str] | None = None,
                    accelerator: str = "auto", precision: str | None = None,
                    choices: str = "generate", questions: str = "canonical",
-                   devices: int = 1) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                   devices: int = 1, base: str | None = None,
+                   other_base: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Score a model folder or checkpoint; returns (metrics.json-shaped results, predictions).
 
     The run's recorded settings (input format, limits, per-task caps, batching, precision)
@@ -61,7 +62,9 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     task's ``canonical`` question, its held-out ``paraphrase``s, or ``all`` (both, with each
     task's retention = paraphrase score / canonical score). ``devices``: processes (or GPUs)
     answering in parallel under Lightning's DDP, each its own share of every task, gathered
-    and scored once; every process returns the same results.
+    and scored once; every process returns the same results. ``base``/``other_base``: an
+    adapters folder's base (`decaqa.store.load`); with adapters each task's result says who
+    answered it (``answered_by``: its adapter, or the base for a task it has none for).
     """
     if devices < 1:
         raise ConfigError(f"--devices must be at least 1, got {devices}.")
@@ -78,7 +81,7 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     from decaqa.model import Seq2SeqQA
 
     # an export folder, an adapters folder (over the base it names) or a checkpoint
-    loaded = store.load(model_path)
+    loaded = store.load(model_path, base=base, other_base=other_base)
     info, tokenizer = loaded.info, loaded.tokenizer
     module = Seq2SeqQA(model=str(model_path), choices=choices, **asdict(info.generation))
     module.model, module.adapters = loaded.model, loaded.adapters  # each task to its adapter
@@ -115,6 +118,9 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
         results = with_retention(results, para, asked)
         predictions = predictions + para_preds
     results.pop("step", None)
+    if loaded.adapters is not None:
+        for name, row in results.get("tasks", {}).items():
+            row["answered_by"] = loaded.adapters.answered_by(name)
     if skipped:
         results["skipped"] = skipped
     results["provenance"] = {"model": str(model_path), "split": split, "limit": limit,

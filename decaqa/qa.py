@@ -49,20 +49,20 @@ class QA:
         return self.info.trained_tasks
 
     def _tasks_of(self, task: str | Sequence[str | None] | None, n: int) -> list[str | None]:
-        """One task per question; with adapters a task names the adapter that answers, so
-        one is needed (unless a single adapter serves every task)."""
+        """One task per question; with adapters a task names the adapter that answers (a
+        task they were not trained on, or none, goes to the base; one neither knows is one
+        sentence, now)."""
         tasks = [task] * n if task is None or isinstance(task, str) else list(task)
         if len(tasks) != n:
             raise DataError(f"Give one task per question ({n} questions, {len(tasks)} tasks).")
         if self.adapters is not None:
-            for t in tasks:
-                if t is None and self.adapters.settings.mode != "shared":
-                    raise DataError("This model answers through one adapter per task; say "
-                                    "which with task= (adapters here: "
-                                    f"{', '.join(self.adapters.tasks)}).")
-                if t is not None:
-                    self.adapters.adapter_for(t)  # an unknown task: one sentence, now
+            for t in set(tasks):
+                self.adapters.adapter_for(t)
         return tasks
+
+    def answered_by(self, task: str | None) -> str:
+        """Who answers ``task``: ``model``, or with adapters ``adapter <name>`` or ``base``."""
+        return "model" if self.adapters is None else self.adapters.answered_by(task)
 
     def cap(self, task: str | None) -> int:
         """How many tokens an answer of ``task`` may have (without one: the longest cap of any
@@ -145,16 +145,19 @@ def check_pairs(pairs: Sequence[tuple[str, str]]) -> None:
 
 
 def load(path: str | Path, device: str | None = None, trust_remote_code: bool = False,
-         adapters: str | Path | None = None) -> QA:
+         adapters: str | Path | None = None, base: str | Path | None = None,
+         other_base: bool = False) -> QA:
     """Load a decaqa export folder (runs/<name>/model), any HF seq2seq model, or a .ckpt.
 
     ``adapters``: a folder of adapters a run wrote (runs/<name>/adapters) to put over the
-    base ``path``; each task is then answered by its own adapter (``ask(..., task=...)``).
-    An adapters folder given as ``path`` finds its base by the name it recorded.
+    base ``path``; each task is then answered by its own adapter (``ask(..., task=...)``),
+    and a task without one (or no task) by the base. An adapters folder given as ``path``
+    goes over ``base``, else the base it recorded. A base whose weights differ from those
+    the adapters were trained over is refused unless ``other_base=True``.
 
     A model that asks to run code of its own (its config's auto_map) is refused unless
     ``trust_remote_code=True``: that code would run with your rights.
     """
-    loaded = store.load(path, trust_remote_code, adapters)
+    loaded = store.load(path, trust_remote_code, adapters, base, other_base)
     model = loaded.model.to(device) if device else loaded.model
     return QA(model, loaded.tokenizer, loaded.info, loaded.adapters)

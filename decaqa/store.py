@@ -59,8 +59,9 @@ class ExportInfo:
 
     tasks: per task ``{metrics, question, paraphrases, choices, max_new_tokens, trained, ...}``
         (`decaqa.data.TaskDataModule.task_info`).
-    adapter, base: an adapters folder's adapters (`decaqa.adapters.Adapters.info`) and the
-        base they go over (a full local path, or a hub name).
+    adapter, base, base_fingerprint: an adapters folder's adapters
+        (`decaqa.adapters.Adapters.info`), the base they go over (a full local path, or a hub
+        name) and that base's `fingerprint` (its weights' hash; None for a hub name).
     extra: keys this release does not know (written by a later one), kept as they were.
     """
 
@@ -74,6 +75,7 @@ class ExportInfo:
     decaqa_version: str | None = None
     adapter: dict[str, Any] | None = None
     base: str | None = None
+    base_fingerprint: str | None = None
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -105,7 +107,7 @@ class ExportInfo:
         out.pop("extra")
         out["format_version"] = FORMAT_VERSION
         if self.adapter is None:
-            out.pop("adapter"), out.pop("base")
+            out.pop("adapter"), out.pop("base"), out.pop("base_fingerprint")
         return {**out, **self.extra}
 
     @classmethod
@@ -276,6 +278,7 @@ def write_export(folder: str | Path, model: PreTrainedModel,
         where = Path(base) if base else None
         info.adapter = adapters.info()
         info.base = str(where.resolve()) if where is not None and where.exists() else base
+        info.base_fingerprint = fingerprint(where) if where is not None else None
     tokenizer.save_pretrained(folder)
     info.write(folder)
     return folder
@@ -312,11 +315,64 @@ def load_tokenizer_of(path: str | Path) -> tuple[PreTrainedTokenizerBase, Export
     return load_tokenizer(str(path)), ExportInfo.read(path)
 
 
+WEIGHT_FILES = ("*.safetensors", "*.bin")  # what a model folder's weights are written in
+
+
+def fingerprint(path: str | Path) -> str | None:
+    """A local base's identity: sha256 over its weight files' bytes (a folder's safetensors or
+    bin files, in name order, or a .ckpt file), the first 16 hex digits; None where ``path``
+    is not a local model (a hub name: its name identifies it)."""
+    import hashlib
+
+    path = Path(path)
+    files = ([path] if path.is_file() else
+             sorted(f for pattern in WEIGHT_FILES for f in path.glob(pattern)) if path.is_dir()
+             else [])
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode() + b"\0")
+        with open(file, "rb") as f:
+            while chunk := f.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def adapters_base(folder: Path, info: ExportInfo, base: str | Path | None,
+                  other_base: bool) -> Path:
+    """The base an adapters folder goes over: ``base`` if given, else the one it recorded.
+    A recorded base that is gone, or a base whose weights are not the ones the adapters were
+    trained over (unless ``other_base``), is one sentence naming the base and how to give it."""
+    recorded = info.base or "(none recorded)"
+    where = Path(base) if base is not None else Path(info.base or "")
+    how = (f"give the base with decaqa.load(BASE, adapters='{folder}') or --base BASE on the "
+           "command")
+    if base is None and info.base and not where.exists() and (
+            where.is_absolute() or len(where.parts) > 2 or str(where).startswith(".")):
+        raise CheckpointError(f"The adapters in {folder} were trained over the base {recorded} "
+                              f"(fingerprint {info.base_fingerprint or 'not recorded'}), which "
+                              f"is not there; {how}.")
+    if info.base_fingerprint and not other_base and where.exists():
+        found = fingerprint(where)
+        if found is not None and found != info.base_fingerprint:
+            raise CheckpointError(
+                f"{where} is not the base the adapters in {folder} were trained over (its "
+                f"fingerprint is {found}, theirs {info.base_fingerprint}, from {recorded}); "
+                "give that base, or pass other_base=True (--allow-other-base) to use this one "
+                "on purpose.")
+    return where
+
+
 def load(path: str | Path, trust_remote_code: bool = False,
-         adapters: str | Path | None = None) -> Loaded:
+         adapters: str | Path | None = None, base: str | Path | None = None,
+         other_base: bool = False) -> Loaded:
     """An export folder (runs/<name>/model), any HF seq2seq model, or a .ckpt; with
     ``adapters`` (runs/<name>/adapters), those over the base ``path``. An adapters folder
-    given as ``path`` finds its base by the name it recorded."""
+    given as ``path`` goes over ``base``, else the base it recorded; either way a base
+    whose fingerprint differs from the one the adapters recorded is refused unless
+    ``other_base``. With adapters, a task they were not trained on but the base was is
+    answered by the base (its cap included); `Loaded.info` stays the adapters' run's."""
     from decaqa.network import load_pretrained
     from decaqa.quiet import quiet
     from decaqa.tokenizer import load_tokenizer
@@ -325,7 +381,9 @@ def load(path: str | Path, trust_remote_code: bool = False,
     path = Path(path)
     own = ExportInfo.read(path) if adapters is None and path.is_dir() else None
     if own is not None and own.adapter is not None:  # an adapters folder, over its base
-        adapters, path = path, Path(own.base or "")
+        adapters, path = path, adapters_base(path, own, base, other_base)
+    elif adapters is not None:
+        adapters_base(Path(adapters), ExportInfo.read(adapters), path, other_base)
     if path.suffix == ".ckpt":
         loaded = load_checkpoint(path)
     else:
@@ -336,8 +394,12 @@ def load(path: str | Path, trust_remote_code: bool = False,
         from decaqa.adapters import Adapters
 
         folder = Path(adapters)
-        adapted = Adapters.read(folder)
+        base_info = loaded.info
+        adapted = Adapters.read(folder, base_info.trained_tasks)
         loaded.model = adapted.load(loaded.model, folder)
         loaded.adapters = adapted
         loaded.info = ExportInfo.read(folder)  # the adapters' run: its tasks, caps, format
+        for task in adapted.base_tasks:  # the base's tasks: answered by it, at its caps
+            loaded.info.tasks.setdefault(task, {**base_info.tasks[task], "trained": False,
+                                                "answered_by": "base"})
     return loaded

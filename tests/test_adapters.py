@@ -222,14 +222,124 @@ def test_generate_agrees_with_the_forward_pass(tok, method: str) -> None:
     assert torch.equal(out[:, :steps.size(1)], steps)
 
 
-def test_an_unknown_task_lists_the_adapters(base: Path, tmp_path: Path, capsys) -> None:
-    folder = fit_adapters(base, tmp_path / "u", "ia3") / "adapters"
+def test_an_unknown_task_lists_the_adapters_and_the_base(base: Path, tmp_path: Path,
+                                                         capsys) -> None:
+    folder = fit_adapters(base, tmp_path / "u", "ia3", "per_task", "--data.tasks",
+                          '["sst2"]') / "adapters"
+    capsys.readouterr()
     assert run(["ask", "--model", str(folder), "--task", "sst3", "--question", "Q?",
                 "--context", "C."]) == 2
     err = capsys.readouterr().err
-    assert "No adapter for task 'sst3'; adapters here: sst2, squad, woz" in err
-    with pytest.raises(DataError, match="say which with task="):
-        decaqa.load(str(folder)).ask("Q?", "C.")
+    assert ("No adapter for task 'sst3', and the base was not trained on it (adapters here: "
+            "sst2; the base answers squad, woz)") in err
+    assert err.count("\n") == 1
+
+
+# -- a task without an adapter: the base answers it ---------------------------------------------
+@pytest.mark.parametrize("method,mode", [(m, "per_task") for m in METHODS]
+                         + [("lora", "shared"), ("lora", "routed")])
+def test_the_base_answers_a_task_without_an_adapter(tok, method: str, mode: str) -> None:
+    """Adapters for sst2 alone over a base that knows all three tasks: squad and woz rows
+    get the bare base's answers (in a batch of their own, or mixed with sst2's rows where
+    the method mixes them), sst2's rows their adapter's, which differ."""
+    import copy
+
+    bare = tiny(tok).eval()
+    adapters = Adapters(AdapterSettings(method=method, mode=mode), ["sst2"], base_tasks=TASKS)
+    model = perturbed(adapters, adapters.attach(copy.deepcopy(bare)), scale=2.0)
+    assert [adapters.answered_by(t) for t in TASKS] == [
+        f"adapter {'sst2' if mode == 'per_task' else mode}", "base", "base"]
+    sources = [tok(format_input(q, c))["input_ids"] for q, c in PAIRS]
+    plain = generate_answers(bare, tok, sources, 6)
+    mixed = generate_answers(model, tok, sources, 6, tasks=TASKS, adapters=adapters)
+    assert mixed[1:] == plain[1:]
+    assert mixed[0] == generate_answers(model, tok, sources[:1], 6, tasks=["sst2"],
+                                        adapters=adapters)[0]
+    # with no task at all: the base too (a shared adapter answers everything)
+    untasked = generate_answers(model, tok, sources, 6, tasks=[None] * 3, adapters=adapters)
+    assert untasked == (plain if mode != "shared" else generate_answers(
+        model, tok, sources, 6, tasks=["sst2"] * 3, adapters=adapters))
+    # the base's rows get the bare base's scores exactly; sst2's adapter really changes them
+    batch = tok([format_input(q, c) for q, c in PAIRS], return_tensors="pt", padding=True)
+    start = torch.full((3, 1), model.config.decoder_start_token_id)
+    with torch.no_grad():
+        expected = bare(**batch, decoder_input_ids=start).logits
+        with adapters.route(model, ["squad"] * 3) as extra:
+            assert torch.equal(model(**batch, decoder_input_ids=start, **extra).logits, expected)
+        with adapters.route(model, ["sst2"] * 3) as extra:
+            adapted = model(**batch, decoder_input_ids=start, **extra).logits
+    assert not torch.allclose(adapted, expected), method
+
+
+def test_evaluate_says_who_answered_each_task(base: Path, tmp_path: Path) -> None:
+    folder = fit_adapters(base, tmp_path / "b", "lora", "per_task", "--data.tasks",
+                          '["sst2"]') / "adapters"
+    out, preds = tmp_path / "r.json", tmp_path / "p.jsonl"
+    assert run(["evaluate", "--model", str(folder), "--tasks", "sst2,squad", "--limit", "4",
+                "--output", str(out), "--predictions", str(preds)]) == 0
+    tasks = json.loads(out.read_text())["tasks"]
+    assert {t: r["answered_by"] for t, r in tasks.items()} == {"sst2": "adapter sst2",
+                                                               "squad": "base"}
+    base_qa, qa = decaqa.load(str(base)), decaqa.load(str(folder))
+    for row in map(json.loads, preds.read_text().splitlines()):
+        if row["task"] == "squad":  # the base's answer, at the base's cap for squad
+            assert row["prediction"] == base_qa.ask(row["question"], row["context"], "squad")
+        assert row["prediction"] == qa.ask(row["question"], row["context"], task=row["task"])
+    assert qa.cap("squad") == base_qa.cap("squad")
+
+
+# -- the adapters' base: by path and by fingerprint ----------------------------------------------
+def test_a_moved_base_is_named_and_can_be_given(base: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    folder = fit_adapters(base, tmp_path / "m", "lora") / "adapters"
+    info = json.loads((folder / "decaqa.json").read_text())
+    assert Path(info["base"]) == base and len(info["base_fingerprint"]) == 16
+    moved, copied = tmp_path / "elsewhere" / "adapters", tmp_path / "elsewhere" / "base"
+    shutil.copytree(folder, moved)
+    shutil.copytree(base, copied)
+    info["base"] = "/no/such/machine/runs/quickstart/model"  # as on another machine
+    (moved / "decaqa.json").write_text(json.dumps(info))
+    assert run(["ask", "--model", str(moved), "--question", "Q?", "--context", "C."]) == 2
+    err = capsys.readouterr().err
+    assert (f"The adapters in {moved} were trained over the base /no/such/machine/runs/"
+            f"quickstart/model (fingerprint {info['base_fingerprint']}), which is not there; "
+            f"give the base with decaqa.load(BASE, adapters='{moved}') or --base BASE") in err
+    expected = decaqa.load(str(folder)).ask_batch(PAIRS, task=TASKS)
+    assert decaqa.load(str(moved), base=str(copied)).ask_batch(PAIRS, task=TASKS) == expected
+    assert decaqa.load(str(copied), adapters=str(moved)).ask_batch(PAIRS, task=TASKS) == expected
+    assert run(["ask", "--model", str(moved), "--base", str(copied), "--task", "squad",
+                "--question", PAIRS[1][0], "--context", PAIRS[1][1]]) == 0
+    assert capsys.readouterr().out.strip() == expected[1]
+
+
+def test_another_base_is_refused_unless_asked_for(base: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    folder = fit_adapters(base, tmp_path / "o", "lora") / "adapters"
+    other = tmp_path / "other"
+    shutil.copytree(base, other)
+    model = load_pretrained(str(other))
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)
+    model.save_pretrained(other)
+    capsys.readouterr()
+    assert run(["evaluate", "--model", str(folder), "--base", str(other), "--limit", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{other} is not the base the adapters in {folder} were trained over" in err
+    assert "--allow-other-base" in err and err.count("\n") == 1
+    with pytest.raises(decaqa.errors.CheckpointError, match="is not the base"):
+        decaqa.load(str(other), adapters=str(folder))
+    assert len(decaqa.load(str(folder), base=str(other), other_base=True).ask_batch(
+        PAIRS, task=TASKS)) == 3
+    assert run(["evaluate", "--model", str(folder), "--base", str(other), "--limit", "2",
+                "--allow-other-base"]) == 0
+
+
+def test_base_is_not_read_as_baseline(capsys) -> None:
+    """argparse's prefix matching once read --base as --baseline; it is off."""
+    assert run(["evaluate", "--base", "somewhere"]) == 2
+    assert "Nothing to evaluate; pass --model PATH" in capsys.readouterr().err
 
 
 # -- sizes on disk -------------------------------------------------------------------------------
