@@ -16,7 +16,7 @@ TASKS = decaqa.registry()
 
 DECANLP = ["squad", "iwslt", "cnn_dailymail", "multinli", "sst2", "qa_srl", "qa_zre", "woz",
            "wikisql", "wsc"]
-EXTRAS = ["squad_v2", "mrpc", "rte", "cola", "qnli", "qqp", "stsb"]
+EXTRAS = ["squad_v2", "mrpc", "rte", "cola", "qnli", "qqp", "stsb", "boolq"]
 
 
 def fixture_rows(name: str) -> list[dict]:

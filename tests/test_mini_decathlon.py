@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from decaqa.mini_decathlon import SPLITS, TASKS, path, read_rows
+from decaqa.mini_decathlon import ALL_TASKS, NEW_TASKS, SPLITS, TASKS, path, read_rows
 from decaqa.mini_decathlon.generate import (ACTS, ANIMALS, CONTRASTS, LOOKS, NEGATIVE, NEGATORS,
                                             PEOPLE, POSITIVE, PROPS, RELATIONS, ZRE_UNSEEN, write)
 
@@ -24,9 +24,15 @@ REAL_FILES = {"squad": "squad/validation.jsonl",
               "iwslt": "iwslt2017__iwslt2017-en-de/validation.jsonl",
               "cnn_dailymail": "cnn_dailymail/train.jsonl", "multinli": "multi_nli/train.jsonl",
               "sst2": "glue__sst2/validation.jsonl", "qa_srl": "qa_srl/train.jsonl",
-              "woz": "woz_dialogue/train.jsonl", "wsc": "winograd_wsc/test.jsonl"}
-# No real sample ships for these two: their HF features (datasets' qa_zre.py and wikisql.py).
+              "woz": "woz_dialogue/train.jsonl", "wsc": "winograd_wsc/test.jsonl",
+              "rte": "glue__rte/validation.jsonl", "mrpc": "glue__mrpc/validation.jsonl"}
+# No real sample ships for these: their HF features (datasets' qa_zre.py and wikisql.py; the
+# hub's dataset cards of nyu-mll/glue qnli, rajpurkar/squad_v2 and google/boolq).
 HF_SCHEMAS = {
+    "qnli": {"question": "", "sentence": "", "label": 0, "idx": 0},
+    "squad_v2": {"id": "", "title": "", "context": "", "question": "",
+                 "answers": {"text": [""], "answer_start": [0]}},
+    "boolq": {"question": "", "answer": True, "passage": ""},
     "qa_zre": {"relation": "", "question": "", "subject": "", "context": "", "answers": [""]},
     "wikisql": {"phase": 0, "question": "",
                 "table": {"header": [""], "page_title": "", "page_id": "", "types": [""], "id": "",
@@ -67,7 +73,10 @@ def context_key(task: str, row: dict) -> str:
             "cnn_dailymail": lambda: row["article"], "multinli": lambda: row["premise"],
             "sst2": lambda: row["sentence"], "qa_srl": lambda: row["sentence"],
             "qa_zre": lambda: row["context"], "woz": lambda: json.dumps(row["dialogue"]),
-            "wikisql": lambda: json.dumps(row["table"]["rows"]), "wsc": lambda: row["text"]}[task]()
+            "wikisql": lambda: json.dumps(row["table"]["rows"]), "wsc": lambda: row["text"],
+            "rte": lambda: row["sentence1"], "mrpc": lambda: row["sentence1"] + row["sentence2"],
+            "qnli": lambda: row["question"], "squad_v2": lambda: row["context"],
+            "boolq": lambda: row["passage"]}[task]()
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +86,7 @@ def regenerated(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", ALL_TASKS)
 def test_regeneration_is_byte_identical(task, regenerated):
     # the JSON lines inside, byte for byte (the gzip stream itself may differ by zlib version)
     for split in SPLITS:
@@ -105,7 +114,7 @@ def test_schema_matches_the_hf_features(task):
         assert schema(rows(task, split)) == expected
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", ALL_TASKS)
 def test_sizes(task):
     for split in SPLITS:
         lo, hi = (WOZ_SIZES if task == "woz" else SIZES)[split]
@@ -115,7 +124,7 @@ def test_sizes(task):
         assert path(task, split).stat().st_size < 500_000
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", ALL_TASKS)
 def test_validation_is_disjoint_from_training(task):
     train = {context_key(task, r) for r in rows(task, "train")}
     assert not [r for r in rows(task, "validation") if context_key(task, r) in train]
@@ -269,7 +278,7 @@ def _task(name):
         pytest.skip(f"no converter for {name} yet ({err})")
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", ALL_TASKS)
 def test_every_row_converts(task):
     spec = _task(task)
     for split in SPLITS:
@@ -277,13 +286,59 @@ def test_every_row_converts(task):
             assert spec.convert(row, i), f"{task}/{split} row {i} was skipped by the converter"
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", ALL_TASKS)
 def test_datasets_loads_every_file(task, tmp_path):
     datasets = pytest.importorskip("datasets")
     for split in SPLITS:
         ds = datasets.load_dataset("json", data_files={split: str(path(task, split))}, split=split,
                                    cache_dir=str(tmp_path))
         assert len(ds) == len(rows(task, split))
+
+
+# -- the five beyond the decathlon ----------------------------------------------------------------
+def test_the_ten_stay_the_default_and_the_five_are_new():
+    from decaqa.data import MINI_DECATHLON_TASKS
+
+    assert MINI_DECATHLON_TASKS == TASKS and len(TASKS) == 10
+    assert NEW_TASKS == ["rte", "mrpc", "qnli", "squad_v2", "boolq"]
+    assert not set(NEW_TASKS) & set(TASKS)
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_new_tasks_are_balanced(split):
+    for task, key in (("rte", "label"), ("mrpc", "label"), ("qnli", "label"),
+                      ("boolq", "answer")):
+        labels = Counter(r[key] for r in rows(task, split))
+        assert len(labels) == 2 and min(labels.values()) / sum(labels.values()) > 0.4, task
+    v2 = rows("squad_v2", split)
+    unanswerable = [r for r in v2 if not r["answers"]["text"]]
+    assert 0.3 < len(unanswerable) / len(v2) < 0.5
+    for r in v2:
+        for text, start in zip(r["answers"]["text"], r["answers"]["answer_start"]):
+            assert r["context"][start:start + len(text)] == text
+
+
+def test_rte_pairs_one_entailed_and_one_not_per_premise():
+    by_premise: dict[str, list[int]] = {}
+    for r in rows("rte", "train"):
+        by_premise.setdefault(r["sentence1"], []).append(r["label"])
+    assert all(sorted(labels) == [0, 1] for labels in by_premise.values())
+
+
+def test_mrpc_label_is_whether_the_values_are_the_same():
+    """Hand-checkable rule: a pair is a paraphrase exactly when the words outside its forms'
+    templates (names, numbers, jobs, subjects) are the same in both sentences."""
+    from decaqa.mini_decathlon.generate import MRPC_FORMS
+
+    template = {w for forms in MRPC_FORMS.values() for f in forms
+                for w in re.findall(r"[\w']+", re.sub(r"\{[^}]*\}", " ", f))} | {"a", "an"}
+
+    def content(sentence: str) -> Counter:
+        return Counter(w for w in re.findall(r"[\w']+", sentence) if w not in template)
+
+    for r in rows("mrpc", "train") + rows("mrpc", "validation"):
+        same = content(r["sentence1"]) == content(r["sentence2"])
+        assert same == (r["label"] == 1), r
 
 
 # -- the report (printed, not asserted) ---------------------------------------------------------
@@ -293,7 +348,7 @@ def report() -> str:
     from decaqa import get_task
     lines = [f"{'task':<14}{'train':>6}{'val':>5}{'ex.train':>9}{'ex.val':>7}{'ctx w':>7}"
              f"{'ans w':>7}  majority (val EM)"]
-    for name in TASKS:
+    for name in ALL_TASKS:
         task = get_task(name)
         ex = {s: [e for i, r in enumerate(rows(name, s)) for e in task.convert(r, i)]
               for s in SPLITS}
@@ -309,7 +364,7 @@ def report() -> str:
 
 def test_report():
     pytest.importorskip("task_converters")
-    for name in TASKS:
+    for name in ALL_TASKS:
         _task(name)
     print("\n" + report())
 

@@ -1,4 +1,6 @@
-"""The mini decathlon: small train/validation files for decaNLP's ten tasks, shipped in the package.
+"""The mini decathlon: small train/validation files for decaNLP's ten tasks, shipped in the package,
+and for five tasks beyond them (`NEW_TASKS`: new to a model trained on the ten, for adding
+tasks to it with `decaqa compare`; nothing trains on them unless asked).
 
 Each ``<task>/<split>.jsonl.gz`` holds rows in the exact schema of the real HuggingFace data set,
 gzipped JSON lines (`datasets` reads them as they are), so the real converters in
@@ -14,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 TASKS = ["squad", "iwslt", "cnn_dailymail", "multinli", "sst2", "qa_srl", "qa_zre", "woz",
          "wikisql", "wsc"]
+NEW_TASKS = ["rte", "mrpc", "qnli", "squad_v2", "boolq"]
+ALL_TASKS = TASKS + NEW_TASKS
 SPLITS = ["train", "validation"]
 
 
@@ -28,4 +32,4 @@ def read_rows(task: str, split: str, root: Path = ROOT) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-__all__ = ["ROOT", "SPLITS", "TASKS", "path", "read_rows"]
+__all__ = ["ALL_TASKS", "NEW_TASKS", "ROOT", "SPLITS", "TASKS", "path", "read_rows"]

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 from decaqa.formats import query_repr
-from decaqa.mini_decathlon import ROOT, SPLITS, TASKS, path
+from decaqa.mini_decathlon import ALL_TASKS, ROOT, SPLITS, path
 
 SIZES = {  # rows per split; woz counts dialogues. The five copying tasks get 3x the training
     # rows: with every name fresh, more rows mean fewer repeats of each name, so a small model
@@ -45,7 +45,10 @@ SIZES = {  # rows per split; woz counts dialogues. The five copying tasks get 3x
     # equal mixture). Validation sizes are unchanged.
     "squad": (6000, 200), "iwslt": (2000, 200), "cnn_dailymail": (1600, 160),
     "multinli": (1998, 198), "sst2": (2000, 200), "qa_srl": (6000, 200),
-    "qa_zre": (6000, 200), "woz": (300, 50), "wikisql": (4800, 160), "wsc": (6000, 200)}
+    "qa_zre": (6000, 200), "woz": (300, 50), "wikisql": (4800, 160), "wsc": (6000, 200),
+    # the five beyond the decathlon: enough rows for 1,000 steps of 24 per task (12 epochs)
+    "rte": (2000, 200), "mrpc": (2000, 200), "qnli": (2000, 200), "squad_v2": (2000, 200),
+    "boolq": (2000, 200)}
 
 
 # -- shared helpers ---------------------------------------------------------------------------
@@ -201,36 +204,7 @@ def squad(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
     person often use "He"/"She", and some questions ask the reverse way ("Who founded X?")."""
     rows: list[dict] = []
     while len(rows) < n:
-        k = r.choice([2, 2, 3])
-        kinds = r.sample(SQUAD_KINDS, 2 if k == 2 else 1)
-        extra = r.choice(SQUAD_KINDS) if k == 3 and r.random() < 0.5 else None
-        pieces, qas = [], []
-        people = [nm.person() for _ in range(k)]
-        for i, person in enumerate(people):
-            pron = r.choice(["He", "She"])
-            own = kinds + ([extra] if extra and i == 0 and extra not in kinds else [])
-            for j, kind in enumerate(own):
-                after, questions = _facts(kind, r, nm)
-                subject = pron if j > 0 and r.random() < 0.5 else person
-                keyed = [(f"{i}.who", subject)] if subject == person else [subject]
-                keyed += [(f"{i}.{kind}.{p[0]}", p[1]) if isinstance(p, tuple) else p
-                          for p in after]
-                pieces += keyed + [" "]
-                values = {p[0]: p[1] for p in after if isinstance(p, tuple)}
-                for q, key in questions:
-                    where = f"{i}.who" if key == "who" else f"{i}.{kind}.{key}"
-                    qas.append((q.format(P=person, **values), where))
-        if r.random() < 0.3:  # a fact about a town, asked by name of the town
-            towns = [p[1] for p in pieces if isinstance(p, tuple) and p[0].endswith(".city")]
-            if towns:
-                town = r.choice(towns)
-                river, people_n = f"{nm.word(2, 2)} River", number(r.randint(2, 90) * 100)
-                pieces += [town, " lies on the ", ("river", river), " and has about ",
-                           ("pop", people_n), " people. "]
-                qas += [(f"Which river does {town} lie on?", "river"),
-                        (f"How many people live in {town}?", "pop")]
-        context, where = spans(pieces)
-        context = context.strip()
+        context, where, qas, people, _ = _biography(r, nm)
         title = people[0].replace(" ", "_")
         for q, key in r.sample(qas, min(len(qas), r.choice([2, 3]))):
             start, text = where[key]
@@ -238,6 +212,43 @@ def squad(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
             rows.append({"id": hexid(r, 24), "title": title, "context": context, "question": q,
                          "answers": {"text": [text], "answer_start": [start]}})
     return rows[:n]
+
+
+def _biography(r: random.Random, nm: Names) -> tuple[str, dict, list, list[str], list[dict]]:
+    """One squad paragraph: (context, where each keyed value is, questions with the key of
+    their answer, the people, and its facts as ``{"who", "kind", "sentence", "values"}``)."""
+    k = r.choice([2, 2, 3])
+    kinds = r.sample(SQUAD_KINDS, 2 if k == 2 else 1)
+    extra = r.choice(SQUAD_KINDS) if k == 3 and r.random() < 0.5 else None
+    pieces, qas, facts = [], [], []
+    people = [nm.person() for _ in range(k)]
+    for i, person in enumerate(people):
+        pron = r.choice(["He", "She"])
+        own = kinds + ([extra] if extra and i == 0 and extra not in kinds else [])
+        for j, kind in enumerate(own):
+            after, questions = _facts(kind, r, nm)
+            subject = pron if j > 0 and r.random() < 0.5 else person
+            keyed = [(f"{i}.who", subject)] if subject == person else [subject]
+            keyed += [(f"{i}.{kind}.{p[0]}", p[1]) if isinstance(p, tuple) else p
+                      for p in after]
+            pieces += keyed + [" "]
+            values = {p[0]: p[1] for p in after if isinstance(p, tuple)}
+            facts.append({"who": i, "kind": kind, "values": values, "sentence": "".join(
+                p[1] if isinstance(p, tuple) else p for p in keyed)})
+            for q, key in questions:
+                where = f"{i}.who" if key == "who" else f"{i}.{kind}.{key}"
+                qas.append((q.format(P=person, **values), where))
+    if r.random() < 0.3:  # a fact about a town, asked by name of the town
+        towns = [p[1] for p in pieces if isinstance(p, tuple) and p[0].endswith(".city")]
+        if towns:
+            town = r.choice(towns)
+            river, people_n = f"{nm.word(2, 2)} River", number(r.randint(2, 90) * 100)
+            pieces += [town, " lies on the ", ("river", river), " and has about ",
+                       ("pop", people_n), " people. "]
+            qas += [(f"Which river does {town} lie on?", "river"),
+                    (f"How many people live in {town}?", "pop")]
+    context, where = spans(pieces)
+    return context.strip(), where, qas, people, facts
 
 
 # -- iwslt -------------------------------------------------------------------------------------
@@ -1648,11 +1659,193 @@ def wsc(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
     return rows[:n]
 
 
+# -- beyond the decathlon: five tasks new to a model trained on the ten -------------------------
+# Each reuses a decathlon task's world (squad's biographies, multinli's scenes) with a new
+# question form and a new answer set, so a model trained on the ten has a skill close to it
+# but has never been asked it: what `decaqa compare` adds to a trained model.
+
+def _other_value(r: random.Random, nm: Names, key: str, value: str, pool: list[str]) -> str:
+    """A value of the same kind as ``value`` (a town for a town, a year for a year), unequal
+    to it: another one of the paragraph's (``pool``) where it has one, else a fresh one."""
+    others = [v for v in pool if v != value]
+    if others and r.random() < 0.6:
+        return r.choice(others)
+    if key == "year":
+        return str(int(value) + r.choice([-1, 1]) * r.randint(1, 9))
+    if key in ("age", "pop"):
+        return str(int(value.replace(",", "")) + r.choice([-1, 1]) * r.randint(1, 9))
+    fresh = {"city": nm.place, "company": nm.company, "spouse": nm.person, "book": nm.title,
+             "uni": lambda: f"University of {nm.place()}",
+             "job": lambda: r.choice([j for j in JOBS if j != value]),
+             "subject": lambda: r.choice([t for t in SUBJECTS if t != value])}
+    return fresh[key]()
+
+
+def squad_v2(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """SQuAD 2.0: squad's biographies, with 40% of the questions unanswerable from the
+    paragraph, as in the real set's adversarial questions: a fact of a kind the asked person
+    does not have (often one another person in the paragraph has, so a same-type span sits
+    there as a trap), or about a company, town or book the paragraph never names. Their
+    answers are empty lists (the converter answers "unanswerable")."""
+    rows: list[dict] = []
+    while len(rows) < n:
+        context, where, qas, people, facts = _biography(r, nm)
+        title = people[0].replace(" ", "_")
+        asked = r.sample(qas, min(len(qas), r.choice([2, 3])))
+        for q, key in asked:
+            if r.random() < 0.4:  # unanswerable: ask about a fact the paragraph does not hold
+                i = r.randrange(len(people))
+                own = {f["kind"] for f in facts if f["who"] == i}
+                kind = r.choice([k for k in SQUAD_KINDS if k not in own])
+                _, questions = _facts(kind, r, nm)
+                q_text, _ = r.choice([x for x in questions if "{P}" in x[0]])
+                values = {k: nm.word(2, 2) for k in ("company", "book", "city")}
+                q = q_text.format(P=people[i], **values)
+                rows.append({"id": hexid(r, 24), "title": title, "context": context,
+                             "question": q, "answers": {"text": [], "answer_start": []}})
+                continue
+            start, text = where[key]
+            rows.append({"id": hexid(r, 24), "title": title, "context": context, "question": q,
+                         "answers": {"text": [text], "answer_start": [start]}})
+    return rows[:n]
+
+
+BOOLQ_QUESTIONS = {  # (kind, key) -> a yes/no question about that value
+    ("born", "city"): "was {P} born in {v}", ("born", "year"): "was {P} born in {v}",
+    ("works", "company"): "does {P} work for {v}", ("works", "job"): "does {P} work as {a} {v}",
+    ("founded", "company"): "did {P} found {v}",
+    ("founded", "year"): "did {P} found a company in {v}",
+    ("lives", "city"): "does {P} live in {v}", ("age", "age"): "is {P} {v} years old",
+    ("studied", "subject"): "did {P} study {v}", ("studied", "uni"): "did {P} study at the {v}",
+    ("married", "spouse"): "did {P} marry {v}", ("married", "year"): "did {P} marry in {v}",
+    ("wrote", "book"): "did {P} write {v}", ("wrote", "year"): "did {P} write a book in {v}"}
+
+
+def boolq(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """BoolQ: yes/no questions about squad's biographies, half true and half false. A false
+    question names another value of the same kind (most often one the paragraph gives for
+    someone else, so the value is in the passage and only its owner decides) or the right
+    value with the other person's name. Questions are lower-case without a question mark, as
+    in google/boolq, except that names keep their capitals."""
+    rows: list[dict] = []
+    while len(rows) < n:
+        passage, _, _, people, facts = _biography(r, nm)
+        for fact in r.sample(facts, min(len(facts), 2)):
+            key = r.choice(list(fact["values"]))
+            value, person = fact["values"][key], people[fact["who"]]
+            truth = r.random() < 0.5
+            if not truth:
+                pool = [f["values"][key] for f in facts if key in f["values"]]
+                if len(people) > 1 and r.random() < 0.3:
+                    others = [p for k, p in enumerate(people) if k != fact["who"] and not any(
+                        f["who"] == k and f["values"].get(key) == value for f in facts)]
+                    person = r.choice(others) if others else person
+                if person == people[fact["who"]]:
+                    value = _other_value(r, nm, key, value, pool)
+            question = BOOLQ_QUESTIONS[fact["kind"], key].format(P=person, v=value,
+                                                                  a=article(value))
+            rows.append({"question": question, "answer": truth, "passage": passage})
+    return rows[:n]
+
+
+def qnli(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """QNLI: a squad question and one sentence of its paragraph; label 0 (entailment) when
+    the sentence holds the answer, 1 when it does not: another sentence of the paragraph,
+    most often one about the same person or a fact of the same kind, so the question's name
+    and its kind of fact must both be matched. Half of each."""
+    rows: list[dict] = []
+    while len(rows) < n:
+        context, where, qas, _, _ = _biography(r, nm)
+        sentences, offsets, at = [], [], 0
+        for sentence in re.split(r"(?<=\.) ", context):
+            sentences.append(sentence)
+            offsets.append(at)
+            at += len(sentence) + 1
+        for q, key in r.sample(qas, min(len(qas), 2)):
+            start = where[key][0]
+            holds = max(k for k, o in enumerate(offsets) if o <= start)
+            label = 0 if r.random() < 0.5 or len(sentences) == 1 else 1
+            pick = holds if label == 0 else r.choice([k for k in range(len(sentences))
+                                                      if k != holds])
+            rows.append({"question": q, "sentence": sentences[pick], "label": label,
+                         "idx": len(rows)})
+    return rows[:n]
+
+
+MRPC_FORMS = {  # each kind of fact, said three ways with the same values
+    "born": ["{P} was born in {city} in {year}.", "In {year}, {P} was born in {city}.",
+             "{P} was born in the town of {city} in {year}."],
+    "works": ["{P} works for {company} as {a_job} {job}.", "{P} is {a_job} {job} at {company}.",
+              "{company} employs {P} as {a_job} {job}."],
+    "founded": ["{P} founded {company} in {year}.", "{company} was founded by {P} in {year}.",
+                "In {year}, {P} founded {company}."],
+    "lives": ["{P} now lives in {city}.", "These days {P} lives in {city}.",
+              "{P} has moved to {city} and lives there now."],
+    "age": ["{P} is {age} years old.", "{P} is aged {age}.", "The age of {P} is {age}."],
+    "studied": ["{P} studied {subject} at the {uni}.", "At the {uni}, {P} studied {subject}.",
+                "{P} was a student of {subject} at the {uni}."],
+    "married": ["{P} married {spouse} in {year}.", "In {year}, {P} married {spouse}.",
+                "{P} and {spouse} were married in {year}."],
+    "wrote": ["{P} wrote a book called {book} in {year}.", "In {year}, {P} wrote the book {book}.",
+              "{book} is a book that {P} wrote in {year}."]}
+
+
+def mrpc(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """MRPC: two sentences about one person's fact (squad's kinds, each said three ways);
+    label 1 (equivalent) when the second says the same in other words, 0 when it says it
+    in other (or the same) words with one value changed: another year, town, company, job,
+    or another person. Half of each, so word overlap alone does not decide."""
+    rows: list[dict] = []
+    while len(rows) < n:
+        kind = r.choice(SQUAD_KINDS)
+        after, _ = _facts(kind, r, nm)
+        values = {p[0]: p[1] for p in after if isinstance(p, tuple)}
+        values["P"] = nm.person()
+        values["a_job"] = article(values.get("job", "x"))
+        first, second = r.sample(MRPC_FORMS[kind], 2)
+        label = int(r.random() < 0.5)
+        changed = dict(values)
+        if not label:
+            second = r.choice(MRPC_FORMS[kind])
+            key = r.choice([k for k in values if k != "a_job"])
+            changed[key] = nm.person() if key == "P" else _other_value(r, nm, key, values[key],
+                                                                       [])
+            changed["a_job"] = article(changed.get("job", "x"))
+        pair = [first.format(**values), second.format(**changed)]
+        rows.append({"sentence1": pair[0], "sentence2": pair[1], "label": label,
+                     "idx": len(rows)})
+    return rows[:n]
+
+
+def rte(r: random.Random, nm: Names, n: int, split: str) -> list[dict]:
+    """RTE: multinli's premises and rules, two-way: label 0 (entailment) for the entailed
+    hypothesis, 1 (not_entailment) for the neutral or the contradicted one, one of each per
+    premise, in a random order. The neutral half makes it more than spotting a contradiction:
+    a hypothesis that adds a detail the premise lacks is not entailed either."""
+    rows: list[dict] = []
+    while len(rows) < n:
+        if r.random() < 0.25:
+            premise, hyps = _prop_pair(r, *r.choice(PROPS))
+            hyps = {k: ("", v[1]) for k, v in hyps.items()}
+        else:
+            s = _scene(r, nm)
+            premise, hyps = _say(s), _scene_hypotheses(r, s)
+        if premise in nm.taken:
+            continue
+        nm.taken.add(premise)
+        pairs = [(0, hyps[0][1]), (1, hyps[r.choice([1, 2])][1])]
+        for label, hypothesis in r.sample(pairs, 2):
+            rows.append({"sentence1": premise, "sentence2": hypothesis, "label": label,
+                         "idx": len(rows)})
+    return rows[:n]
+
+
 # -- writing -----------------------------------------------------------------------------------
 GENERATORS = {"squad": squad, "iwslt": iwslt, "cnn_dailymail": cnn_dailymail, "multinli": multinli,
               "sst2": sst2, "qa_srl": qa_srl, "qa_zre": qa_zre, "woz": woz, "wikisql": wikisql,
-              "wsc": wsc}
-assert list(GENERATORS) == TASKS
+              "wsc": wsc, "rte": rte, "mrpc": mrpc, "qnli": qnli, "squad_v2": squad_v2,
+              "boolq": boolq}
+assert list(GENERATORS) == ALL_TASKS
 
 
 def build(task: str) -> dict[str, list[dict]]:
@@ -1667,7 +1860,7 @@ def build(task: str) -> dict[str, list[dict]]:
 
 def write(out_dir: Path = ROOT, tasks: list[str] | None = None) -> list[Path]:
     written = []
-    for task in tasks or TASKS:
+    for task in tasks or ALL_TASKS:
         for split, rows in build(task).items():
             file = path(task, split, out_dir)
             file.parent.mkdir(parents=True, exist_ok=True)
@@ -1684,8 +1877,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT,
                         help="folder to write <task>/<split>.jsonl.gz into")
-    parser.add_argument("--tasks", nargs="*", choices=TASKS,
-                        help="only these tasks (default: all ten)")
+    parser.add_argument("--tasks", nargs="*", choices=ALL_TASKS,
+                        help="only these tasks (default: all fifteen)")
     args = parser.parse_args(argv)
     for file in write(args.out, args.tasks):
         with gzip.open(file, "rt", encoding="utf-8") as f:
