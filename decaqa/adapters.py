@@ -56,6 +56,9 @@ TARGETS = {
     "ia3_feedforward": {"t5": ["wo"], "bart": ["fc2"]},
     "houlsby": {"t5": ["o", "wo"], "bart": ["out_proj", "fc2"]},
     "adapterbias": {"t5": ["wo"], "bart": ["fc2"]},
+    # peft's own table, given explicitly: peft knows t5 and bart, not decaqa's copying types
+    "ln_tuning": {"t5": ["layer_norm", "final_layer_norm"],
+                  "bart": ["self_attn_layer_norm", "encoder_attn_layer_norm", "final_layer_norm"]},
 }
 
 
@@ -127,6 +130,11 @@ class Bank(nn.Module):
         super().__init__()
         self.layer = layer
         self.active = names[0]
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The adapted layer's weight: T5's feed-forward reads ``wo.weight`` for its dtype."""
+        return self.layer.weight
 
 
 class BiasBank(Bank):
@@ -280,18 +288,32 @@ def _ia3_config(model: nn.Module, settings: AdapterSettings, tasks: Sequence[str
 
 
 def _prefix_config(model: nn.Module, settings: AdapterSettings, tasks: Sequence[str]):
+    """peft sizes a prefix's keys as d_model / heads; a T5 whose heads are d_kv wide
+    otherwise (the quickstart's: 8 heads of 24 over d_model 128) needs heads x d_kv, or the
+    prefix cannot join the attention's keys (tested on the quickstart's shape)."""
     peft, kind = _peft_kind()
-    return peft.PrefixTuningConfig(task_type=kind, num_virtual_tokens=settings.virtual_tokens)
+    config = getattr(model, "config", None)
+    sizes = {}
+    if getattr(config, "d_kv", None) and config.num_heads * config.d_kv != config.d_model:
+        sizes = {"token_dim": config.num_heads * config.d_kv,
+                 "num_attention_heads": config.num_heads}
+    return peft.PrefixTuningConfig(task_type=kind, num_virtual_tokens=settings.virtual_tokens,
+                                   **sizes)
 
 
 def _prompt_config(model: nn.Module, settings: AdapterSettings, tasks: Sequence[str]):
+    if getattr(getattr(model, "config", None), "copy", None):
+        raise ConfigError("Prompt tuning feeds the encoder embeddings without their token ids, "
+                          "which the copy head needs to point at source tokens; use prefix "
+                          "tuning (it keeps the ids) or a base without the copy head.")
     peft, kind = _peft_kind()
     return peft.PromptTuningConfig(task_type=kind, num_virtual_tokens=settings.virtual_tokens)
 
 
 def _ln_tuning_config(model: nn.Module, settings: AdapterSettings, tasks: Sequence[str]):
     peft, kind = _peft_kind()
-    return peft.LNTuningConfig(task_type=kind, target_modules=settings.target_modules)
+    return peft.LNTuningConfig(task_type=kind, target_modules=_targets(model, settings,
+                                                                       "ln_tuning"))
 
 
 def _prefix_reaches_generate(model: nn.Module) -> None:

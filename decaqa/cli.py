@@ -193,6 +193,21 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Every way of adding tasks to a trained model, side by side (`decaqa.compare`)."""
+    from pathlib import Path
+
+    from decaqa.compare import compare
+
+    out = Path(args.out)
+    doc = compare(args.config, out, quick=args.quick, methods=args.methods,
+                  tasks_dir=args.tasks_dir, base=args.base, steps_per_task=args.steps_per_task)
+    print((out / "table.md").read_text())
+    for name in ("table.md", "results.json", "score_vs_bytes.png", "forgetting_vs_gain.png"):
+        print(f"wrote {out / name}", file=sys.stderr)
+    return 0 if doc["methods"] else 1
+
+
 def _write_json(path: str, data: dict) -> None:
     from pathlib import Path
 
@@ -291,6 +306,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "and predictions.jsonl into DIR")
     _tasks_dir_arg(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="every way of adding tasks to a trained model, side by "
+                                       "side: score, forgetting, bytes, time")
+    p.add_argument("--config", required=True, help="a compare config (configs/compare.yaml)")
+    p.add_argument("--out", default="runs/compare",
+                   help="the comparison's folder; run again to resume (default runs/compare)")
+    p.add_argument("--quick", action="store_true",
+                   help="the reduced form: a few steps per task, one rate per row")
+    p.add_argument("--methods", nargs="+", metavar="ROW", help="only these rows")
+    p.add_argument("--base", help="the trained model (overrides the config's base)")
+    p.add_argument("--steps-per-task", type=int, help="overrides the config's budget")
+    _tasks_dir_arg(p)
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("score", help="score a predictions JSONL made elsewhere")
     p.add_argument("predictions")

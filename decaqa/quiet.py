@@ -14,6 +14,9 @@ why what it hides is harmless; anything else a library says still shows.
 * Lightning's "You're resuming from a checkpoint that ended before the epoch ended and your
   dataloader is not resumable": a resumed run starts its loader where the checkpoint was
   taken (the data module's state, `decaqa.data`), which Lightning cannot see.
+* peft's "Unsupported layer type ... T5LayerNorm ... proceed at your own risk": peft asks
+  every target layer its in and out features, which a layer norm does not have; LN tuning
+  never uses them (its layers train and answer: `tests/test_adapters.py`).
 * transformers' "Loading weights" / "Writing model shards" progress bars for a model already
   on disk (a few milliseconds; `transformer_bars`).
 
@@ -29,6 +32,7 @@ WARNINGS = (  # (category, message regex): see the module docstring for why each
     (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
     (Warning, r"Found \d+ module\(s\) in eval mode at the start of training"),
     (Warning, r"You're resuming from a checkpoint that ended before"),
+    (UserWarning, r"Unsupported layer type '<class '[\w.]+T5LayerNorm'>' encountered"),
 )
 LOG_LINES = ("try installing [litlogger]",)
 LIGHTNING_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero",
