@@ -27,9 +27,10 @@ CASES = {
     "data_scale.py": (["--sizes", "300", "3000", "--num-proc", "1"],
                       {"rows_per_s_100k", "rows_per_s_1m", "peak_rss_mb_100k", "peak_rss_mb_1m",
                        "memory_ratio", "cache_speedup"}),
-    "specialist_vs_generalist.py": (["--base-steps", "4", "--steps", "10", "--val-limit", "2",
-                                     "--out", "svg", "--methods", "base", "full_multitask",
-                                     "full_per_task", "bitfit", "lora_routed"],
+    "specialist_vs_generalist.py": (["--quick", "--base-steps", "4", "--steps", "2",
+                                     "--val-limit", "2", "--out", "svg", "--methods",
+                                     "zero_shot", "full_per_task", "bitfit", "lora_routed",
+                                     "lora_merged_linear"],
                                     {"methods", "base_bytes"}),
     "kill_and_resume.py": (["--config", SMOKE, "--steps", "60", "--kill-at", "20", "--every",
                             "5", "--out", "runs"], {"uninterrupted", "resumed", "identical"}),
@@ -59,19 +60,25 @@ def test_benchmark_ends_with_its_json_line(script: str, tmp_path: Path) -> None:
             assert {"default", "attention eager", "gelu fused"} <= set(rows)
             assert all(row.get("vs_default", 0) > 0 for row in rows.values()), rows
         assert result["answer"]["default"]["identical"] == 20
-    if script == "specialist_vs_generalist.py":
+    if script == "specialist_vs_generalist.py":   # the compare's rows, over a quickstart base
         methods = result["methods"]
-        assert list(methods) == ["base", "full_multitask", "full_per_task", "bitfit",
-                                 "lora_routed"]
+        assert list(methods) == ["zero_shot", "full_per_task", "bitfit", "lora_routed",
+                                 "lora_merged_linear"]
+        assert "no bias terms" in methods.pop("bitfit")["skipped"]   # a T5: one sentence
         for row in methods.values():
-            assert set(row) == {"trainable_pct", "disk_bytes_all_tasks", "decascore", "train_s"}
+            assert set(row) == {"trainable_pct", "disk_bytes_all_tasks", "train_s",
+                                "new_tasks_score", "old_decascore_before",
+                                "old_decascore_after", "lr"}
         base = result["base_bytes"]
-        assert methods["base"]["disk_bytes_all_tasks"] == base
-        assert methods["full_per_task"]["disk_bytes_all_tasks"] == 10 * base   # ten models
-        assert methods["full_per_task"]["trainable_pct"] == 1000.0
-        assert base < methods["bitfit"]["disk_bytes_all_tasks"] < 1.5 * base
-        assert (tmp_path / "svg" / "table.md").exists()
-        assert (tmp_path / "svg" / "chart.png").read_bytes().startswith(b"\x89PNG")
+        assert methods["zero_shot"]["disk_bytes_all_tasks"] == base
+        assert methods["full_per_task"]["disk_bytes_all_tasks"] == 5 * base   # five models
+        assert methods["full_per_task"]["trainable_pct"] == pytest.approx(500.0, abs=0.01)
+        assert base < methods["lora_routed"]["disk_bytes_all_tasks"] < 1.5 * base
+        assert methods["lora_routed"]["old_decascore_after"] == \
+            methods["lora_routed"]["old_decascore_before"]             # the base, untouched
+        assert (tmp_path / "svg" / "compare" / "table.md").exists()
+        assert (tmp_path / "svg" / "compare" / "score_vs_bytes.png").read_bytes().startswith(
+            b"\x89PNG")
     if script == "kill_and_resume.py":   # killed part-way, resumed to the very same run
         assert 20 <= result["resumed"]["killed_at"] < 60
         assert result["resumed"]["step"] == result["uninterrupted"]["step"] == 60
