@@ -62,6 +62,7 @@ def config(folder: Path, base: Path, **settings) -> Path:
 
 
 # -- every row -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_every_row_runs_and_writes_its_keys(bart: Path, tmp_path: Path) -> None:
     rates = {g: [1e-3] for g in ("full", "ia3", "prefix", "prompt", "ln_tuning", "bitfit",
                                  "houlsby", "adapterbias")}
@@ -152,6 +153,7 @@ def test_the_merged_adapter_is_peft_merge_of_the_same_weights(bart: Path, tmp_pa
 
 
 # -- resuming a killed compare ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_killed_compare_resumes_by_its_finished_rows(bart: Path, tmp_path: Path) -> None:
     cfg = config(tmp_path, bart, methods=["zero_shot", "sequential", "lora", "ia3", "houlsby"],
                  learning_rates={"full": [1e-3], "lora": [1e-3], "ia3": [1e-3],
