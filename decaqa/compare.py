@@ -11,8 +11,9 @@ new tasks one way and is measured the same way:
 * one adapter per new task over the frozen base: ``lora``, ``ia3``, ``prefix``, ``prompt``,
   ``ln_tuning``, ``bitfit`` (on a base with bias terms), ``houlsby``, ``adapterbias``; one
   LoRA for all new tasks (``lora_shared``) and Poly's routed skills (``lora_routed``);
-* ``lora_merged_linear`` / ``_ties`` / ``_dare_ties``: the per-task LoRAs merged into one with
-  peft's ``add_weighted_adapter``, scored against routing each task to its own.
+* ``lora_merged_linear`` / ``_ties`` / ``_dare_ties`` (and peft's exact ``_cat`` and ``_svd``):
+  the per-task LoRAs merged into one with peft's ``add_weighted_adapter``, scored against
+  routing each task to its own.
 
 Each row: every new task's validation score and their mean; the old tasks' decaScore before
 (the base) and after (forgetting: an adapter row answers them through the untouched base, so
@@ -52,7 +53,10 @@ ADAPTER_ROWS = {"lora": {"method": "lora"}, "ia3": {"method": "ia3"},
                 "lora_shared": {"method": "lora", "mode": "shared"},
                 "lora_routed": {"method": "lora", "mode": "routed"}}
 MERGED_ROWS = {"lora_merged_linear": "linear", "lora_merged_ties": "ties",
-               "lora_merged_dare_ties": "dare_ties"}
+               "lora_merged_dare_ties": "dare_ties",
+               # peft's exact merges, to tell its approximations from the tasks' interference:
+               # cat sums the updates exactly (rank n x r), svd cuts that sum back to rank r
+               "lora_merged_cat": "cat", "lora_merged_svd": "svd"}
 METHODS = (*FULL_ROWS, *ADAPTER_ROWS, *MERGED_ROWS)
 # the rates each row's sweep tries (a row's group: full weights, or its adapter method)
 RATES = {"full": [1e-4, 3e-4, 1e-3], "lora": [1e-3, 3e-3, 1e-2], "ia3": [3e-3, 1e-2, 3e-2],
@@ -521,8 +525,9 @@ def merge_lora(base: str | Path, lora_dir: Path, out_dir: Path, combination: str
                density: float = 0.5, seed: int = 0) -> Path:
     """The per-task LoRAs in ``lora_dir`` merged into one with peft's
     ``add_weighted_adapter`` (``linear``: weights 1/n, an average; ``ties`` and ``dare_ties``:
-    weights 1 with ``density``), written as a shared adapter over the same base, so every
-    task it was trained for goes through the one merged adapter."""
+    weights 1 with ``density``; ``cat`` and ``svd``: weights 1, the updates summed exactly, or
+    that sum cut back to the adapters' rank), written as a shared adapter over the same base,
+    so every task it was trained for goes through the one merged adapter."""
     import torch
 
     from decaqa import store
@@ -534,7 +539,7 @@ def merge_lora(base: str | Path, lora_dir: Path, out_dir: Path, combination: str
     weights = [1.0 / len(names)] * len(names) if combination == "linear" else [1.0] * len(names)
     torch.manual_seed(seed)  # DARE drops weights at random
     model.add_weighted_adapter(names, weights, "shared", combination_type=combination,
-                               density=None if combination == "linear" else density)
+                               density=density if "ties" in combination else None)
     config = model.peft_config["shared"]
     merged = Adapters(AdapterSettings(method="lora", mode="shared", r=config.r,
                                       alpha=config.lora_alpha,

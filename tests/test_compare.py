@@ -84,7 +84,8 @@ def test_every_row_runs_and_writes_its_keys(bart: Path, tmp_path: Path) -> None:
     assert rows["sequential"]["trainable_pct"] == pytest.approx(100.0, abs=0.01)
     zero = [json.loads(line) for line in (out / "rows" / "zero_shot_old.jsonl").open()]
     for name in ("lora", "ia3", "prefix", "prompt", "ln_tuning", "bitfit", "houlsby",
-                 "adapterbias", "lora_shared", "lora_routed", "lora_merged_ties"):
+                 "adapterbias", "lora_shared", "lora_routed", "lora_merged_ties",
+                 "lora_merged_cat"):
         row = rows[name]
         assert base_bytes < row["disk_bytes_all_tasks"] < 1.5 * base_bytes, name
         assert 0 < row["trainable_pct"] < 100, name
@@ -104,7 +105,8 @@ def test_every_row_runs_and_writes_its_keys(bart: Path, tmp_path: Path) -> None:
         json.dumps(rows))
     for chart in ("score_vs_bytes.png", "forgetting_vs_gain.png"):
         assert (out / chart).read_bytes().startswith(b"\x89PNG")
-    assert said[0].startswith("compare: 17 rows") and "[2/17] multitask" in said
+    assert said[0].startswith(f"compare: {len(METHODS)} rows")
+    assert f"[2/{len(METHODS)}] multitask" in said
     # run again: every row finished, none trains again
     again: list[str] = []
     Compare(CompareSettings.read(config(tmp_path, bart)), out, say=again.append).run()
@@ -130,7 +132,7 @@ def test_the_merged_adapter_is_peft_merge_of_the_same_weights(bart: Path, tmp_pa
     batch = tok([format_input("Is it true? yes or no?", "The door is open.")] * 2,
                 return_tensors="pt")
     start = torch.full((2, 1), model.config.decoder_start_token_id)
-    for combination in ("linear", "ties", "dare_ties"):
+    for combination in ("linear", "ties", "dare_ties", "cat", "svd"):
         folder = merge_lora(bart, tmp_path / "lora", tmp_path / combination / "adapters",
                             combination, density=0.5, seed=3)
         ours = decaqa.load(str(folder))
@@ -139,14 +141,17 @@ def test_the_merged_adapter_is_peft_merge_of_the_same_weights(bart: Path, tmp_pa
         torch.manual_seed(3)
         peft_model.add_weighted_adapter(NEW, [0.5, 0.5] if combination == "linear" else
                                         [1.0, 1.0], "merged", combination_type=combination,
-                                        density=None if combination == "linear" else 0.5)
+                                        density=0.5 if "ties" in combination else None)
         peft_model.set_adapter("merged")
         with torch.no_grad():
             expected = peft_model.eval()(**batch, decoder_input_ids=start).logits
             with ours.adapters.route(ours.model, ["rte", "rte"]) as extra:
                 got = ours.model(**batch, decoder_input_ids=start, **extra).logits
             bare = store.load(bart).model.eval()(**batch, decoder_input_ids=start).logits
-        assert torch.equal(got, expected), combination
+        if combination == "svd":  # an SVD is not bitwise repeatable across calls
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+        else:
+            assert torch.equal(got, expected), combination
         assert not torch.allclose(got, bare), combination       # the merge is in the answers
         # and the old tasks still go to the untouched base
         assert ours.adapters.answered_by("sst2") == "base"
