@@ -223,3 +223,35 @@ def test_a_method_that_cannot_apply_is_skipped_with_its_reason(tmp_path: Path) -
         "ln_tuning or ia3 instead, or a model with biases such as bart.")}
     assert doc["methods"]["lora"]["new_tasks_score"] >= 0
     assert "skipped: This t5 model has no bias terms" in (out / "table.md").read_text()
+
+
+def test_compare_runs_on_your_own_task_files(bart: Path, tmp_path: Path) -> None:
+    """A task of the user's own (a converter in a folder of theirs, its rows in local files)
+    is a new task like any other: held out, trained, scored, through `decaqa compare`."""
+    from decaqa.mini_decathlon import read_rows
+
+    tasks = tmp_path / "my_tasks"
+    tasks.mkdir()
+    (tasks / "door.py").write_text(
+        '"""Is the door open? A yes/no task of my own."""\n'
+        "from decaqa import Task\n\n"
+        'task = Task(name="door", dataset="my/door", choices=["no", "yes"], metric="em")\n\n\n'
+        "@task.converter\n"
+        "def convert(row):\n"
+        '    return {"context": row["passage"], "question": row["question"] + "?",\n'
+        '            "answer": task.choices[int(row["answer"])]}\n')
+    files = {}
+    for split, n in (("train", 40), ("validation", 6)):
+        path = tmp_path / f"door_{split}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in read_rows("boolq", split)[:n]))
+        files[split] = [str(path)]
+    cfg = config(tmp_path, bart, new_tasks=["door"], methods=["lora"],
+                 learning_rates={"lora": [1e-3]}, data_files={"door": files})
+    out = tmp_path / "out"
+    assert run(["compare", "--config", str(cfg), "--out", str(out), "--tasks-dir",
+                str(tasks)]) == 0
+    rows = json.loads((out / "results.json").read_text())["methods"]
+    assert set(rows["lora"]["new_scores"]) == {"door"}
+    assert sum(1 for _ in open(out / "data" / "door" / "train.jsonl")) == 34   # 40 - 6 held out
+    preds = [json.loads(line) for line in open(out / "runs" / "lora" / "predictions.jsonl")]
+    assert len(preds) == 4 and {p["task"] for p in preds} == {"door"}     # val_limit 4
