@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import shutil
 import sys
 import time
@@ -613,12 +614,33 @@ def charts(doc: dict[str, Any], out: Path) -> list[Path]:
              lambda r: r["forgetting"], "gain on the new tasks over zero-shot (points)",
              "forgetting: old decaScore lost", False)):
         fig, ax = plt.subplots(figsize=(8, 5))
-        for name, r in rows.items():
-            x, y = x_of(r), y_of(r)
+        points = {name: (x_of(r), y_of(r)) for name, r in rows.items()}
+        for name, (x, y) in points.items():
             ax.scatter(x, y, color=colour(name), s=36, zorder=3)
-            ax.annotate(name, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7)
         if logx:
+            from matplotlib.ticker import FormatStrFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%gx"))
+            ax.xaxis.set_minor_formatter(FormatStrFormatter("%gx"))
+        ax.margins(x=0.08, y=0.12)
+        fig.canvas.draw()  # the axes' final limits: labels are placed in display space
+        to_px = ax.transData.transform
+        boxes: list[tuple[float, float, float, float]] = []  # labels placed, in pixels
+        for name in sorted(points, key=lambda n: (points[n][1], points[n][0])):
+            px, py = to_px(points[name])
+            width, height = 5.4 * len(name) + 4, 11  # 7-point text at the figure's dpi
+            for offset in (0, 11, -11, 22, -22, 33, -33, 44, -44, 55, -55, 66):
+                box = (px + 7, py + offset - height / 2, px + 7 + width, py + offset + height / 2)
+                if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+                           for b in boxes):
+                    break
+            boxes.append(box)
+            points_offset = offset * 72 / fig.dpi  # pixels to points
+            ax.annotate(name, points[name], xytext=(5, points_offset),
+                        textcoords="offset points", fontsize=7, va="center",
+                        arrowprops={"arrowstyle": "-", "color": "#bbbbbb", "lw": 0.5}
+                        if offset else None)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
