@@ -287,7 +287,9 @@ class Compare:
         total, asked = 0.0, 0
         loaded: dict[str, Any] = {}
         for task, folder in models.items():
-            qa = loaded.setdefault(str(folder), load(folder))
+            if str(folder) not in loaded:  # one load per model, not one per task
+                loaded[str(folder)] = load(folder)
+            qa = loaded[str(folder)]
             rows = [json.loads(line) for line in open(self.heldout_file(task))][:64]
             with contextlib.redirect_stderr(io.StringIO()):
                 qa.predict(task, rows[:4], tasks_dir=self.s.tasks_dir or None)
@@ -357,10 +359,10 @@ class Compare:
     # -- the rows -------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         from decaqa.provenance import describe_machine
-        from decaqa.store import model_info
+        from decaqa.store import ExportInfo, model_info
 
         self.out.mkdir(parents=True, exist_ok=True)
-        self.info = model_info(self.base) if Path(self.base).exists() else _hub_info()
+        self.info = model_info(self.base) if Path(self.base).exists() else ExportInfo()
         self.base_bytes = (weights_bytes(Path(self.base)) if Path(self.base).is_dir()
                            else Path(self.base).stat().st_size if Path(self.base).exists()
                            else 0)
@@ -513,12 +515,6 @@ class FitFailed(Exception):
     @property
     def cannot_apply(self) -> bool:
         return any(reason in self.sentence for reason in CANNOT_APPLY)
-
-
-def _hub_info():
-    from decaqa.store import ExportInfo
-
-    return ExportInfo()
 
 
 # -- merging ---------------------------------------------------------------------------------
