@@ -444,9 +444,15 @@ class Compare:
         lr = self.choose_rate(name)
         if name == "full_per_task":
             docs, olds = {}, []
-            for task in new:
-                docs[task] = self.fit(runs / name / task, [task], self.s.steps_per_task, lr)
-                olds.append(self.old_after(runs / name / task / "model", f"{name}_{task}"))
+            for task in new:  # each task's record kept, so a killed row resumes by task
+                record = self.out / "rows" / f"{name}_{task}.json"
+                if record.exists():
+                    docs[task], old_scores = json.loads(record.read_text())
+                else:
+                    docs[task] = self.fit(runs / name / task, [task], self.s.steps_per_task, lr)
+                    old_scores = self.old_after(runs / name / task / "model", f"{name}_{task}")
+                    record.write_text(json.dumps([docs[task], old_scores]))
+                olds.append(old_scores)
             mean_old = {t: sum(o[t] for o in olds) / len(olds) for t in old}
             return self._measured(
                 {t: d["tasks"][t]["score"] for t, d in docs.items()}, mean_old,
