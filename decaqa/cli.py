@@ -120,6 +120,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the model over HTTP until SIGTERM or Ctrl-C (`decaqa.serve`)."""
+    from decaqa.serve import ServeSettings, serve
+
+    settings = ServeSettings(args.max_batch, args.batch_timeout_ms, args.max_queue,
+                             args.max_body_kb * 1000)
+    return serve(args.model, args.adapters, args.base, args.allow_other_base, args.host,
+                 args.port, settings, args.log_level)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Per-task table and decaScore for a model (or the majority baseline), as JSON too."""
     from decaqa.evaluate import evaluate_model, majority_baseline, resolve_tasks
@@ -277,6 +287,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an answer choice (repeat); the likeliest one is printed")
     _base_args(p)
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="answer questions over HTTP: one model, or one base and "
+                                     "its adapters, for many callers at once")
+    p.add_argument("model", help="runs/<name>/model, a .ckpt, a hub name, or an adapters folder")
+    p.add_argument("--adapters", metavar="DIR",
+                   help="adapters over MODEL (runs/<name>/adapters): each task answered by its "
+                        "own, the rest by MODEL")
+    _base_args(p)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="where to listen (default 127.0.0.1: this machine only; 0.0.0.0: every "
+                        "interface)")
+    p.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free one")
+    p.add_argument("--max-batch", type=int, default=32,
+                   help="requests answered in one pass at most (default 32)")
+    p.add_argument("--batch-timeout-ms", type=float, default=5.0,
+                   help="how long to wait for more requests to batch with one (default 5)")
+    p.add_argument("--max-queue", type=int, default=256,
+                   help="requests waiting at most; past it, 503 with Retry-After (default 256)")
+    p.add_argument("--max-body-kb", type=int, default=1000,
+                   help="the largest request body accepted, in kB (default 1000)")
+    p.add_argument("--log-level", default="warning",
+                   choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level (info: one line per request)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("evaluate", help="per-task scores and the decaScore")
     p.add_argument("--model", help="runs/<name>/model or a .ckpt")

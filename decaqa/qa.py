@@ -48,13 +48,17 @@ class QA:
         """The tasks the model was trained on (from the export's decaqa.json)."""
         return self.info.trained_tasks
 
-    def _tasks_of(self, task: str | Sequence[str | None] | None, n: int) -> list[str | None]:
-        """One task per question; with adapters a task names the adapter that answers (a
-        task they were not trained on, or none, goes to the base; one neither knows is one
-        sentence, now)."""
+    def _tasks_of(self, task: str | Sequence[str | None] | None, n: int,
+                  questions: Sequence[str] = ()) -> list[str | None]:
+        """One task per question. A question asked without one that is one of a known task's
+        questions is that task's (`store.ExportInfo.task_of`: its cap, its adapter); with
+        adapters a task names the adapter that answers (a task they were not trained on, or
+        none, goes to the base; one neither knows is one sentence, now)."""
         tasks = [task] * n if task is None or isinstance(task, str) else list(task)
         if len(tasks) != n:
             raise DataError(f"Give one task per question ({n} questions, {len(tasks)} tasks).")
+        tasks = [t if t is not None or not questions else self.info.task_of(questions[i])
+                 for i, t in enumerate(tasks)]
         if self.adapters is not None:
             for t in set(tasks):
                 self.adapters.adapter_for(t)
@@ -77,23 +81,39 @@ class QA:
 
     def ask_batch(self, pairs: Sequence[tuple[str, str]],
                   task: str | Sequence[str | None] | None = None,
-                  choices: Sequence[Sequence[str]] | None = None,
+                  choices: Sequence[Sequence[str] | None] | None = None,
                   rank: str = "rank") -> list[str]:
         """Answer many (question, context) pairs through the one batched path; order is kept.
 
-        ``task``: one task name or one per pair (sets each answer's length cap).
-        ``choices``: one list of answer choices per pair, ranked by likelihood (``rank``:
-        summed, or ``rank_mean`` per token) instead of generating.
+        ``task``: one task name or one per pair (sets each answer's length cap and, with
+        adapters, who answers); left out, a pair whose question is a known task's question
+        is that task's.
+        ``choices``: one list of answer choices per pair (None for a pair to generate),
+        ranked by likelihood (``rank``: summed, or ``rank_mean`` per token) instead of
+        generating.
         """
+        return [a["answer"] for a in self.ask_many(pairs, task, choices, rank)]
+
+    def ask_many(self, pairs: Sequence[tuple[str, str]],
+                 task: str | Sequence[str | None] | None = None,
+                 choices: Sequence[Sequence[str] | None] | None = None,
+                 rank: str = "rank") -> list[dict[str, Any]]:
+        """`ask_batch` with what a caller serving answers reports beside each one:
+        ``{"answer", "task" (as given or found from the question), "truncated" (the input was
+        cut to max_source_tokens), "answered_by"}``."""
         check_pairs(pairs)
-        tasks = self._tasks_of(task, len(pairs))
-        sources = self.encode(pairs)
+        tasks = self._tasks_of(task, len(pairs), [q for q, _ in pairs])
+        sources, cut = self._encode(pairs)
         if choices is not None:
             if rank not in CHOICE_MODES[1:]:
                 raise DataError(f"Unknown ranking '{rank}'; use rank or rank_mean.")
-            if len(choices) != len(pairs) or any(not c for c in choices):
-                raise DataError("Give one non-empty list of choices per question.")
-        return self._answer(sources, tasks, choices, rank if choices is not None else "generate")
+            if len(choices) != len(pairs) or any(c is not None and not c for c in choices):
+                raise DataError("Give one non-empty list of choices per question (None for "
+                                "one to generate).")
+        mode = rank if choices is not None and any(choices) else "generate"
+        answers = self._answer(sources, tasks, choices, mode)
+        return [{"answer": a, "task": t, "truncated": c, "answered_by": self.answered_by(t)}
+                for a, t, c in zip(answers, tasks, cut)]
 
     def _answer(self, sources: list[list[int]], tasks: Sequence[str | None],
                 choices: Sequence[Sequence[str] | None] | None, mode: str) -> list[str]:
@@ -106,15 +126,19 @@ class QA:
 
     def encode(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
         """Format and tokenize, clipping to max_source_tokens (counted, said on stderr)."""
+        return self._encode(pairs)[0]
+
+    def _encode(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[bool]]:
+        """`encode`, and whether each input was cut."""
         texts = [format_input(q, c, self.input_format) for q, c in pairs]
         ids = self.tokenizer(texts)["input_ids"]
         limit = self.max_source_tokens
-        cut = sum(len(x) > limit for x in ids)
-        if cut:
-            self.truncated += cut
-            print(f"decaqa: {cut} input(s) longer than {limit} tokens were truncated.",
+        cut = [len(x) > limit for x in ids]
+        if any(cut):
+            self.truncated += sum(cut)
+            print(f"decaqa: {sum(cut)} input(s) longer than {limit} tokens were truncated.",
                   file=sys.stderr)
-        return [clip_ids(x, limit) for x in ids]
+        return [clip_ids(x, limit) for x in ids], cut
 
     def predict(self, task: str, rows: Iterable[Mapping[str, Any]],
                 tasks_dir: Sequence[str] | None = None,

@@ -16,8 +16,10 @@ Needs neither Lightning nor `datasets`, so ``decaqa.load`` stays light.
 """
 from __future__ import annotations
 
+import functools
 import json
 import pickle
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -139,6 +141,27 @@ class ExportInfo:
         """Each task's answer cap, where the run recorded one."""
         return {n: int(t["max_new_tokens"]) for n, t in self.tasks.items()
                 if t.get("max_new_tokens")}
+
+    def task_of(self, question: str) -> str | None:
+        """The task whose question (canonical or a paraphrase, its ``{slots}`` matching any
+        text; case and spacing aside) ``question`` is, or None: for no task's, and for one
+        that two tasks share (a guess there would pick an adapter and a cap silently)."""
+        said = _plain(question)
+        found = {name for name, t in self.tasks.items()
+                 for q in [t.get("question"), *(t.get("paraphrases") or [])]
+                 if q and _question_pattern(q).fullmatch(said)}
+        return found.pop() if len(found) == 1 else None
+
+
+def _plain(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+@functools.lru_cache(maxsize=1024)
+def _question_pattern(question: str) -> re.Pattern[str]:
+    """A task's question as a pattern: its words as they are, each ``{slot}`` any text."""
+    parts = re.split(r"\{[A-Za-z_]\w*\}", _plain(question))
+    return re.compile(".+?".join(re.escape(part) for part in parts), re.DOTALL)
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
@@ -364,42 +387,74 @@ def adapters_base(folder: Path, info: ExportInfo, base: str | Path | None,
     return where
 
 
+def resolve(path: str | Path, adapters: str | Path | None = None,
+            base: str | Path | None = None, other_base: bool = False
+            ) -> tuple[Path, Path | None]:
+    """What `load` loads: the model (or base) and the adapters folder over it, if any. An
+    adapters folder given as ``path`` goes over ``base``, else the base it recorded; either
+    way a base whose fingerprint differs from the one the adapters recorded is refused
+    unless ``other_base``."""
+    path = Path(path)
+    own = ExportInfo.read(path) if adapters is None and path.is_dir() else None
+    if own is not None and own.adapter is not None:  # an adapters folder, over its base
+        return adapters_base(path, own, base, other_base), path
+    if adapters is not None:
+        adapters_base(Path(adapters), ExportInfo.read(adapters), path, other_base)
+        return path, Path(adapters)
+    return path, None
+
+
+def with_base_tasks(info: ExportInfo, base_info: ExportInfo, base_tasks: list[str]
+                    ) -> ExportInfo:
+    """An adapters run's answering facts, with the base's tasks that no adapter answers
+    added (answered by the base, at its caps)."""
+    for task in base_tasks:
+        info.tasks.setdefault(task, {**base_info.tasks[task], "trained": False,
+                                     "answered_by": "base"})
+    return info
+
+
+def answering_info(path: str | Path, adapters: str | Path | None = None,
+                   base: str | Path | None = None, other_base: bool = False) -> ExportInfo:
+    """The answering facts `load` would give (tasks, caps, questions, adapters), read without
+    loading any weights: what a server checks requests against before the model is up."""
+    from decaqa.adapters import Adapters
+
+    path, folder = resolve(path, adapters, base, other_base)
+    if path.suffix != ".ckpt":
+        check_model_path(path)
+    base_info = model_info(path) if path.exists() else ExportInfo()
+    if folder is None:
+        return base_info
+    info = ExportInfo.read(folder)
+    return with_base_tasks(info, base_info,
+                           Adapters.read(folder, base_info.trained_tasks).base_tasks)
+
+
 def load(path: str | Path, trust_remote_code: bool = False,
          adapters: str | Path | None = None, base: str | Path | None = None,
          other_base: bool = False) -> Loaded:
     """An export folder (runs/<name>/model), any HF seq2seq model, or a .ckpt; with
-    ``adapters`` (runs/<name>/adapters), those over the base ``path``. An adapters folder
-    given as ``path`` goes over ``base``, else the base it recorded; either way a base
-    whose fingerprint differs from the one the adapters recorded is refused unless
-    ``other_base``. With adapters, a task they were not trained on but the base was is
-    answered by the base (its cap included); `Loaded.info` stays the adapters' run's."""
+    ``adapters`` (runs/<name>/adapters), those over the base ``path`` (`resolve`). With
+    adapters, a task they were not trained on but the base was is answered by the base (its
+    cap included); `Loaded.info` stays the adapters' run's."""
     from decaqa.network import load_pretrained
     from decaqa.quiet import quiet
     from decaqa.tokenizer import load_tokenizer
 
     quiet()  # keep stdout/stderr to the answer and real messages
-    path = Path(path)
-    own = ExportInfo.read(path) if adapters is None and path.is_dir() else None
-    if own is not None and own.adapter is not None:  # an adapters folder, over its base
-        adapters, path = path, adapters_base(path, own, base, other_base)
-    elif adapters is not None:
-        adapters_base(Path(adapters), ExportInfo.read(adapters), path, other_base)
+    path, folder = resolve(path, adapters, base, other_base)
     if path.suffix == ".ckpt":
         loaded = load_checkpoint(path)
     else:
         check_model_path(path)
         loaded = Loaded(load_pretrained(str(path), trust_remote_code=trust_remote_code),
                         load_tokenizer(str(path), trust_remote_code), ExportInfo.read(path))
-    if adapters is not None:
+    if folder is not None:
         from decaqa.adapters import Adapters
 
-        folder = Path(adapters)
-        base_info = loaded.info
-        adapted = Adapters.read(folder, base_info.trained_tasks)
+        adapted = Adapters.read(folder, loaded.info.trained_tasks)
         loaded.model = adapted.load(loaded.model, folder)
         loaded.adapters = adapted
-        loaded.info = ExportInfo.read(folder)  # the adapters' run: its tasks, caps, format
-        for task in adapted.base_tasks:  # the base's tasks: answered by it, at its caps
-            loaded.info.tasks.setdefault(task, {**base_info.tasks[task], "trained": False,
-                                                "answered_by": "base"})
+        loaded.info = with_base_tasks(ExportInfo.read(folder), loaded.info, adapted.base_tasks)
     return loaded

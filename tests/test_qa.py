@@ -53,3 +53,17 @@ def test_load_and_ask_import_neither_lightning_nor_datasets(smoke: Path, target:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_a_known_question_without_a_task_is_answered_as_its_task(smoke: Path) -> None:
+    """ask("What is the summary?", article) is cnn_dailymail's question: its cap, as evaluate
+    answers it, not the default; the task found is reported."""
+    qa = decaqa.load(str(smoke / "model"))
+    article = "The council met on Monday. It voted to build a new bridge over the river. " * 6
+    assert qa.ask("What is the summary?", article) == qa.ask("What is the summary?", article,
+                                                              task="cnn_dailymail")
+    [found, unknown] = qa.ask_many([("What is the summary?", article),
+                                    ("Who voted?", article)])
+    assert found["task"] == "cnn_dailymail" and found["answered_by"] == "model"
+    assert unknown["task"] is None and found["truncated"] is False
+    assert qa.cap("cnn_dailymail") == qa.info.caps["cnn_dailymail"]

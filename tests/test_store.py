@@ -119,3 +119,22 @@ def test_a_fit_checkpoint_holds_decaqa_keys_and_reads_back(smoke_run: Path) -> N
     assert tokenizer("Ana Bel lives in Olmora.")["input_ids"] == \
         same("Ana Bel lives in Olmora.")["input_ids"]
     assert from_ckpt.trained_tasks == from_export.trained_tasks
+
+
+def test_a_question_names_its_task_only_when_one_task_asks_it() -> None:
+    from decaqa.store import ExportInfo
+
+    info = ExportInfo(tasks={
+        "cnn_dailymail": {"question": "What is the summary?",
+                          "paraphrases": ["How would you summarize this article?"]},
+        "multinli": {"question": 'Hypothesis: "{hypothesis}" -- entailment, neutral, or '
+                                 "contradiction?"},
+        "squad": {"question": None},
+        "a": {"question": "Same?"}, "b": {"question": "Same?"}})
+    assert info.task_of("What is the summary?") == "cnn_dailymail"
+    assert info.task_of("  how would  you summarize this ARTICLE? ") == "cnn_dailymail"
+    assert info.task_of('Hypothesis: "The cat sleeps." -- entailment, neutral, or '
+                        "contradiction?") == "multinli"
+    assert info.task_of("What is the summary of it?") is None  # not the question itself
+    assert info.task_of("Who founded Bousti Bank?") is None    # squad: each row its own
+    assert info.task_of("Same?") is None                       # two tasks ask it: no guess
