@@ -574,6 +574,41 @@ class Adapters:
         model.load_state_dict(state, strict=False)
         return model
 
+    def add(self, model: nn.Module, folder: str | Path, name: str) -> None:
+        """Put one more per-task adapter, ``folder/name`` as a run saved it, into ``model``
+        while it holds these (a server taking a new task without a restart): peft's
+        ``add_adapter`` with these adapters' config, then its weights."""
+        from safetensors.torch import load_file
+
+        if self.method.peft_config is None or self.settings.mode != "per_task":
+            raise ConfigError(f"Only per-task adapters of a peft method (lora, ia3, prefix, "
+                              f"prompt, ln_tuning) can be added one at a time, not "
+                              f"{self.settings.method} in {self.settings.mode} mode.")
+        if name in self.tasks:
+            raise ConfigError(f"There is an adapter '{name}' already; give the new one "
+                              "another name.")
+        file = Path(folder) / name / WEIGHTS_FILE
+        if not file.exists():
+            raise CheckpointError(f"{file} does not exist; give the folder that holds "
+                                  f"{name}/{WEIGHTS_FILE}.")
+        seen = {id(p) for p in model.parameters()}
+        model.add_adapter(name, model.peft_config[self.names[0]])
+        new = [n for n, p in model.named_parameters() if id(p) not in seen]
+        state = load_file(str(file))
+        missing = set(new) - set(state)
+        if missing:
+            model.delete_adapter(name)
+            raise CheckpointError(f"{file} does not hold a {self.settings.method} adapter "
+                                  f"like these ({len(missing)} weights missing, e.g. "
+                                  f"{sorted(missing)[0]}).")
+        model.load_state_dict({k: state[k] for k in new}, strict=False)
+        for n, p in model.named_parameters():
+            if n in new:
+                p.requires_grad_(False)
+                self.owner[n] = name
+        self.tasks.append(name)
+        self.base_tasks = [t for t in self.base_tasks if t != name]
+
     @classmethod
     def read(cls, folder: str | Path, base_tasks: Sequence[str] = ()) -> "Adapters":
         """The adapters described in an export folder (any adapter's config), over a base

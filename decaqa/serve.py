@@ -362,6 +362,65 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class Spawned:
+    """``decaqa serve ARGS --port 0`` in a subprocess, for tests, benchmarks and notebooks:
+    its address (read from the line it prints), ready (GET /health 200) within ``ready_s``
+    seconds, and `stop` (SIGTERM: it drains and exits)."""
+
+    def __init__(self, *args: str, ready_s: float = 180, env: Mapping[str, str] | None = None):
+        import queue
+        import re
+        import subprocess
+        import urllib.error
+        import urllib.request
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "decaqa.cli", "serve", *args,
+                                      "--port", "0"], stderr=subprocess.PIPE, text=True,
+                                     env=None if env is None else dict(env))
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        deadline = time.time() + ready_s
+        self.url = ""
+        while not self.url and time.time() < deadline and self.proc.poll() is None:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            found = re.search(r" at (http://\S+:\d+) ", line)
+            self.url = found.group(1) if found else ""
+        while self.url and time.time() < deadline and self.proc.poll() is None:
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        self.stop(5)
+        raise RuntimeError(f"decaqa serve {' '.join(args)} was not ready within {ready_s:.0f} "
+                           f"s: {self.stderr()[-2000:]}")
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.put(line)
+
+    def stderr(self) -> str:
+        """What the server has said on stderr since last asked."""
+        out = []
+        while not self.lines.empty():
+            out.append(self.lines.get_nowait())
+        return "".join(out)
+
+    def stop(self, timeout: float = 60) -> int | None:
+        """SIGTERM, and its exit code once it has drained (killed after ``timeout`` s)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except Exception:  # noqa: BLE001 - it did not stop in time
+            self.proc.kill()
+            return None
+
+
 def serve(model: str, adapters: str | None = None, base: str | None = None,
           other_base: bool = False, host: str = "127.0.0.1", port: int = 8000,
           settings: ServeSettings | None = None, log_level: str = "warning",

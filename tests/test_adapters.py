@@ -365,3 +365,29 @@ def test_adapters_are_small_beside_the_base(tmp_path: Path) -> None:
               f"{total:.2f}x")
         assert max(each) <= 0.05 * base_bytes, method
         assert total < 1.5, method
+
+
+def test_one_more_adapter_is_added_to_a_running_model(tok, tmp_path: Path) -> None:
+    """`Adapters.add`: the 4th adapter, saved by another run, joins a model holding three and
+    answers as it does in a model of its own; a name taken, a missing file and a method that
+    cannot are one sentence each."""
+    three = Adapters(AdapterSettings(method="lora"), TASKS)
+    model = perturbed(three, three.attach(tiny(tok)), seed=0, scale=2.0)
+    one = Adapters(AdapterSettings(method="lora"), ["extra"])
+    alone = perturbed(one, one.attach(tiny(tok)), seed=1, scale=2.0)
+    one.save(alone, tmp_path)
+    sources = [tok(format_input(q, c))["input_ids"] for q, c in PAIRS]
+    before = generate_answers(model, tok, sources, 6, tasks=TASKS, adapters=three)
+    three.add(model, tmp_path, "extra")
+    assert three.tasks == [*TASKS, "extra"]
+    assert generate_answers(model, tok, sources, 6, tasks=["extra"] * 3, adapters=three) == \
+        generate_answers(alone, tok, sources, 6, tasks=["extra"] * 3, adapters=one)
+    assert generate_answers(model, tok, sources, 6, tasks=TASKS, adapters=three) == before
+    assert {three.owner[n] for n in three.keys} == {*TASKS, "extra"}
+    with pytest.raises(ConfigError, match="already"):
+        three.add(model, tmp_path, "extra")
+    with pytest.raises(decaqa.errors.CheckpointError, match="does not exist"):
+        three.add(model, tmp_path, "missing")
+    houlsby = Adapters(AdapterSettings(method="houlsby"), TASKS)
+    with pytest.raises(ConfigError, match="one at a time"):
+        houlsby.add(houlsby.attach(tiny(tok)), tmp_path, "extra")

@@ -11,6 +11,8 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SMOKE = str(BENCHMARKS.parent / "configs" / "smoke.yaml")
 
+SERVE_KEYS = {"rps", "sequential_rps", "ratio", "p50_ms", "p95_ms", "p99_ms", "errors", "sent",
+              "answered", "identical"}
 CASES = {
     "train_throughput.py": (["--steps", "6"],
                             {"ratio", "decaqa_tokens_per_s", "plain_tokens_per_s",
@@ -32,6 +34,15 @@ CASES = {
                                      "zero_shot", "full_per_task", "bitfit", "lora_routed",
                                      "lora_merged_linear"],
                                     {"methods", "base_bytes"}),
+    "serve_load.py": (["--clients", "1", "4", "--requests", "2", "--n", "8", "--train-steps",
+                       "20", "--headline", "4", "--time-limit", "120"], SERVE_KEYS),
+    "hundred_adapters.py": (["--n", "4", "--questions", "8", "--train-steps", "20", "--clients",
+                             "1", "4", "--requests", "2", "--time-limit", "120"],
+                            {"adapters", "base_rss_mb", "with_adapters_rss_mb", "growth_mb",
+                             "adapters_mb", "growth_ratio", "disk_adapters_mb",
+                             "disk_full_copies_mb", "disk_ratio", "add_one_ms", "mixed_s",
+                             "grouped_s", "swapped_s", "grouped_ratio", "swapped_ratio",
+                             "identical", "load_test"}),
     "kill_and_resume.py": (["--config", SMOKE, "--steps", "60", "--kill-at", "20", "--every",
                             "5", "--out", "runs"], {"uninterrupted", "resumed", "identical"}),
 }
@@ -52,6 +63,14 @@ def test_benchmark_ends_with_its_json_line(script: str, tmp_path: Path) -> None:
     if script == "step_overhead.py":   # a profile of where fit's time goes beyond the bare loop
         assert result["bare_ms"] > 0 and result["fit_ms"] > 0 and result["top_costs"]
         assert all(isinstance(name, str) and ms >= 0 for name, ms in result["top_costs"])
+    if script == "serve_load.py":   # 4 clients x 2 requests: each answered once, as ask does
+        assert result["sent"] == result["answered"] == result["identical"] == 8
+        assert result["errors"] == 0 and result["p50_ms"] <= result["p99_ms"]
+    if script == "hundred_adapters.py":
+        assert result["adapters"] == 4 and result["identical"] == 8   # the three ways agree
+        assert result["disk_ratio"] > 1 and result["adapters_mb"] > 0 and result["add_one_ms"] > 0
+        load = result["load_test"]
+        assert set(load) == SERVE_KEYS and load["sent"] == load["answered"] == load["identical"]
     if script == "ask_throughput.py":
         assert result["n"] == 30 and result["identical"] is True
     if script == "kernel_choice.py":   # every kernel measured against the default, both heads

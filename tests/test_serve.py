@@ -7,13 +7,8 @@ Every wait here is bounded."""
 from __future__ import annotations
 
 import json
-import queue
-import re
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +17,7 @@ import httpx
 import pytest
 
 import decaqa
-from decaqa.serve import Refused, check_ask
+from decaqa.serve import Refused, Spawned, check_ask
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
@@ -39,57 +34,20 @@ ASKS = [  # (question, context, task, choices): mixed tasks, found tasks, ranked
 ]
 
 
-class Served:
-    """`decaqa serve ARGS --port 0` in a subprocess: its address, read from its first line."""
+class Served(Spawned):
+    """A `Spawned` server with an HTTP client."""
 
-    def __init__(self, *args: str, ready_s: float = 120):
-        self.proc = subprocess.Popen([sys.executable, "-m", "decaqa.cli", "serve", *args,
-                                      "--port", "0"], stderr=subprocess.PIPE, text=True,
-                                     cwd=ROOT)
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.url = self._address(deadline=time.time() + 60)
+    def __init__(self, *args: str):
+        super().__init__(*args, ready_s=120)
         self.client = httpx.Client(base_url=self.url, timeout=60)
-        deadline = time.time() + ready_s
-        while self.client.get("/health").status_code != 200:
-            assert time.time() < deadline and self.proc.poll() is None, "not ready in time"
-            time.sleep(0.2)
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.lines.put(line)
-
-    def _address(self, deadline: float) -> str:
-        while time.time() < deadline:
-            try:
-                line = self.lines.get(timeout=max(0.1, deadline - time.time()))
-            except queue.Empty:
-                break
-            found = re.search(r"at (http://[\d.]+:\d+)", line)
-            if found:
-                return found.group(1)
-        self.proc.kill()
-        raise AssertionError("decaqa serve did not say where it listens")
 
     def post(self, path: str, body=None, **kw) -> httpx.Response:
         return self.client.post(path, json=body, **kw) if body is not None else \
             self.client.post(path, **kw)
 
-    def stop(self, timeout: float = 60) -> int:
+    def stop(self, timeout: float = 60) -> int | None:
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-
-    def stderr(self) -> str:
-        out = []
-        while not self.lines.empty():
-            out.append(self.lines.get_nowait())
-        return "".join(out)
+        return super().stop(timeout)
 
 
 @pytest.fixture(scope="module")
