@@ -6,8 +6,9 @@ The adapters: ``--n`` (100) LoRA adapters (decaqa's defaults: r 8 on q and v) ov
 fresh and then perturbed so that each answers differently (as trained ones would; their
 quality is not the point here), written as a run writes them, plus one more to add later.
 
-- memory: resident memory (VmRSS, after freeing what loading left behind) of a process that
-  loaded the base alone, and of one that loaded the base with the hundred; the growth against
+- memory: resident memory (VmRSS, every weight read once, after freeing what loading left
+  behind) of a process that loaded the base alone, and of one that loaded the base with the
+  hundred (``--t5-base-shape``: also over a base of t5-base's shape, built from its config); the growth against
   the adapters' own bytes (their parameters) — a copy of the base per adapter would show here;
 - disk: the hundred adapters' files against a hundred full copies (one measured, times 100);
 - adding one: `Adapters.add` of the 101st into the running model;
@@ -64,6 +65,32 @@ def make_adapters(model: str, names: list[str], folder: Path, seed: int) -> None
     store.write_export(folder, net, loaded.tokenizer, info, adapters, base=model)
 
 
+# t5-base's shape (its vocabulary aside: the tokenizer here is trained on the mini collection)
+T5_BASE = {"d_model": 768, "d_ff": 3072, "num_layers": 12, "num_heads": 12, "d_kv": 64}
+
+
+def shaped_base(folder: Path, shape: dict) -> str:
+    """A base of ``shape`` built from its config (untrained: memory and disk only), exported."""
+    from decaqa.example import format_input
+    from decaqa.network import build_from_config
+    from decaqa.tokenizer import train_tokenizer
+
+    texts = [format_input(q, c) for _, q, c in questions(400)]
+    tok = train_tokenizer(texts, 4000)
+    store.write_export(folder, build_from_config(shape, tok), tok, store.ExportInfo())
+    return str(folder)
+
+
+def memory(model: str, names: list[str], folder: Path) -> dict:
+    """Resident memory of the base alone and with the adapters (each in a fresh process)."""
+    base, held = child(model, None), child(model, str(folder))
+    growth = held["rss_mb"] - base["rss_mb"]
+    own = held["adapters_bytes"] / MB
+    return {"base_rss_mb": round(base["rss_mb"], 1),
+            "with_adapters_rss_mb": round(held["rss_mb"], 1), "growth_mb": round(growth, 2),
+            "adapters_mb": round(own, 2), "growth_ratio": round(growth / own, 3)}
+
+
 def resident_mb() -> float:
     """This process's resident memory, after handing freed heap back (glibc's malloc_trim)."""
     gc.collect()
@@ -82,6 +109,9 @@ def measure_child(model: str, adapters: str | None) -> None:
     import peft  # noqa: F401 - imported either way, so that its code is not counted as growth
 
     qa = decaqa.load(model, adapters=adapters)
+    with torch.no_grad():  # every weight read once: weights mapped from their files count
+        for p in qa.model.parameters():
+            p.sum()
     own = 0
     if qa.adapters is not None:
         own = sum(p.numel() * p.element_size() for n, p in qa.model.named_parameters()
@@ -114,6 +144,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=8, help="per client, per level")
     parser.add_argument("--time-limit", type=float, default=300)
+    parser.add_argument("--t5-base-shape", action="store_true",
+                        help="also measure memory over a base of t5-base's shape (minutes)")
     args = parser.parse_args()
     print(f"machine: {describe_machine()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,9 +156,7 @@ def main() -> None:
         make_adapters(model, names, folder, seed=0)
         make_adapters(model, [f"task{args.n:03d}"], extra, seed=1)
 
-        base, held = child(model, None), child(model, str(folder))
-        growth = held["rss_mb"] - base["rss_mb"]
-        own = held["adapters_bytes"] / MB
+        mem = memory(model, names, folder)
         disk_adapters = file_bytes(*(folder / n for n in names)) / MB
         one_copy = sum(f.stat().st_size for f in Path(model).glob("*.safetensors")) / MB
 
@@ -156,12 +186,21 @@ def main() -> None:
         del qa
         gc.collect()
 
+        shaped = None
+        if args.t5_base_shape:  # the same hundred over a base of t5-base's shape
+            big = shaped_base(tmp / "t5_base_shape", T5_BASE)
+            make_adapters(big, names, tmp / "big_adapters", seed=0)
+            shaped = memory(big, names, tmp / "big_adapters")
+            shaped["base_params"] = sum(p.numel() for p in decaqa.load(big).model.parameters())
         rows, sequential = load_test(model, str(folder), args.clients, args.requests,
                                      min(64, args.questions), args.time_limit, names)
 
     print(f"model: {model}; {args.n} LoRA adapters (r 8 on q and v)")
-    print(f"memory   base {base['rss_mb']:.1f} MB, with the {args.n} {held['rss_mb']:.1f} MB: "
-          f"growth {growth:.1f} MB for {own:.1f} MB of adapter weights ({growth / own:.2f}x)")
+    for label, m in (("", mem), (" (t5-base's shape)", shaped)):
+        if m is not None:
+            print(f"memory{label}   base {m['base_rss_mb']:.1f} MB, with the {args.n} "
+                  f"{m['with_adapters_rss_mb']:.1f} MB: growth {m['growth_mb']:.1f} MB for "
+                  f"{m['adapters_mb']:.1f} MB of adapter weights ({m['growth_ratio']:.2f}x)")
     print(f"disk     {args.n} adapters {disk_adapters:.1f} MB; {args.n} full copies "
           f"{one_copy * args.n:.1f} MB ({one_copy * args.n / disk_adapters:.1f}x smaller)")
     print(f"add one  {1000 * add_s:.1f} ms (it answers: {answered_new!r})")
@@ -170,9 +209,7 @@ def main() -> None:
           f"{swapped_s:.2f} s ({swapped_s / mixed_s:.2f}x); identical {identical}/{len(pairs)}")
     print(f"serve over the {args.n} tasks:")
     load = report(rows, sequential, 32 if 32 in args.clients else args.clients[-1])
-    result = {"adapters": args.n, "base_rss_mb": round(base["rss_mb"], 1),
-              "with_adapters_rss_mb": round(held["rss_mb"], 1), "growth_mb": round(growth, 2),
-              "adapters_mb": round(own, 2), "growth_ratio": round(growth / own, 3),
+    result = {"adapters": args.n, **mem,
               "disk_adapters_mb": round(disk_adapters, 2),
               "disk_full_copies_mb": round(one_copy * args.n, 1),
               "disk_ratio": round(one_copy * args.n / disk_adapters, 1),
@@ -181,6 +218,8 @@ def main() -> None:
               "grouped_ratio": round(grouped_s / mixed_s, 3),
               "swapped_ratio": round(swapped_s / mixed_s, 3),
               "identical": identical, "load_test": load}
+    if shaped is not None:
+        result["t5_base_shape"] = shaped
     sys.stderr.flush()
     print(json.dumps(result), flush=True)  # the last line: one JSON object
 

@@ -75,15 +75,19 @@ async def level(url: str, items: list[dict[str, Any]], clients: int, per_client:
                     continue
                 answers.setdefault(rid, []).append(r.json()["answer"])
 
+        before = (await http.get("/health")).json()
         started = time.perf_counter()
         await asyncio.gather(*(client(c) for c in range(clients)))
         seconds = time.perf_counter() - started
+        after = (await http.get("/health")).json()
+    passes = after["batches"] - before["batches"]
     identical = sum(1 for rid, got in answers.items()
                     if len(got) == 1 and got[0] == items[rid % len(items)]["expected"])
     return {"clients": clients, "sent": sent, "answered": sum(len(a) for a in answers.values()),
             "once": all(len(a) == 1 for a in answers.values()), "identical": identical,
             "errors": sum(errors.values()), "error_kinds": errors, "seconds": seconds,
             "rps": len(latencies) / seconds if seconds else 0.0,
+            "mean_batch": (after["answered"] - before["answered"]) / max(1, passes),
             "p50_ms": 1000 * percentile(latencies, 50), "p95_ms": 1000 * percentile(latencies, 95),
             "p99_ms": 1000 * percentile(latencies, 99)}
 
@@ -123,11 +127,12 @@ def load_test(model: str, adapters: str | None, clients: Sequence[int], per_clie
 def report(rows: list[dict[str, Any]], sequential: dict[str, Any],
            headline: int) -> dict[str, Any]:
     print(f"{'clients':>7} {'sent':>5} {'answered':>8} {'errors':>6} {'rps':>7} {'x seq':>6} "
-          f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} identical")
+          f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'batch':>5} identical")
     for row in [dict(sequential, clients="seq"), *rows]:
         print(f"{row['clients']:>7} {row['sent']:>5} {row['answered']:>8} {row['errors']:>6} "
               f"{row['rps']:7.1f} {row['rps'] / sequential['rps']:6.2f} {row['p50_ms']:7.0f} "
-              f"{row['p95_ms']:7.0f} {row['p99_ms']:7.0f} {row['identical']}/{row['answered']}")
+              f"{row['p95_ms']:7.0f} {row['p99_ms']:7.0f} {row['mean_batch']:5.1f} "
+              f"{row['identical']}/{row['answered']}")
     top = next((r for r in rows if r["clients"] == headline), rows[-1])
     return {"rps": round(top["rps"], 2), "sequential_rps": round(sequential["rps"], 2),
             "ratio": round(top["rps"] / sequential["rps"], 3), "p50_ms": round(top["p50_ms"], 1),
@@ -147,6 +152,7 @@ def main() -> None:
     parser.add_argument("--headline", type=int, default=32, help="the clients the JSON is of")
     parser.add_argument("--train-steps", type=int, default=600)
     parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--batch-timeout-ms", type=float, default=10.0)
     args = parser.parse_args()
     print(f"machine: {describe_machine()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -156,9 +162,12 @@ def main() -> None:
             info = decaqa.load(model, adapters=args.adapters).info
             tasks = [t for t, spec in info.tasks.items() if spec.get("trained", True)]
         rows, sequential = load_test(model, args.adapters, args.clients, args.requests, args.n,
-                                     args.time_limit, tasks, ["--max-batch", str(args.max_batch)])
+                                     args.time_limit, tasks, ["--max-batch", str(args.max_batch),
+                                                            "--batch-timeout-ms",
+                                                            str(args.batch_timeout_ms)])
     print(f"model: {model}" + (f", adapters {args.adapters} ({len(tasks)} tasks)" if tasks
-                               else "") + f"; server: --max-batch {args.max_batch}")
+                               else "") + f"; server: --max-batch {args.max_batch} --batch-timeout-ms "
+          f"{args.batch_timeout_ms:g}")
     result = report(rows, sequential, args.headline)
     sys.stderr.flush()
     print(json.dumps(result), flush=True)  # the last line: one JSON object

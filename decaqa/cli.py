@@ -301,8 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free one")
     p.add_argument("--max-batch", type=int, default=32,
                    help="requests answered in one pass at most (default 32)")
-    p.add_argument("--batch-timeout-ms", type=float, default=5.0,
-                   help="how long to wait for more requests to batch with one (default 5)")
+    p.add_argument("--batch-timeout-ms", type=float, default=10.0,
+                   help="under load, wait for more requests while they arrive less than this "
+                        "far apart (default 10; one client alone never waits)")
     p.add_argument("--max-queue", type=int, default=256,
                    help="requests waiting at most; past it, 503 with Retry-After (default 256)")
     p.add_argument("--max-body-kb", type=int, default=1000,

@@ -101,6 +101,8 @@ class QA:
         """`ask_batch` with what a caller serving answers reports beside each one:
         ``{"answer", "task" (as given or found from the question), "truncated" (the input was
         cut to max_source_tokens), "answered_by"}``."""
+        if not pairs:
+            return []
         check_pairs(pairs)
         tasks = self._tasks_of(task, len(pairs), [q for q, _ in pairs])
         sources, cut = self._encode(pairs)

@@ -1,7 +1,9 @@
 """`decaqa serve`: one model, or one frozen base and its adapters, behind HTTP.
 
 Requests from many clients go into one queue; a batcher takes what has gathered (up to
-``max_batch``, waiting at most ``batch_timeout_ms`` for more) and answers it in one pass
+``max_batch``; after a pass that answered several requests, it waits for the next while they
+arrive less than ``batch_timeout_ms`` apart; after one that answered a lone request it does
+not wait) and answers it in one pass
 through `QA.ask_many`, the one answering path: each request's task cap, the run's precision,
 rank classification where ``choices`` are given, and a batch of mixed tasks routed to their
 adapters (in one pass where the method allows: LoRA and IA3 per task). The model answers in
@@ -48,13 +50,16 @@ class ServeSettings:
     """How the server batches and what it refuses.
 
     max_batch: requests answered in one pass at most.
-    batch_timeout_ms: how long the batcher waits for more once one request is there.
+    batch_timeout_ms: once a request is there, the batcher waits for more while they arrive
+        less than this far apart (at most twenty times this in all), so that clients answered
+        together and asking again together are batched together again; it does not wait
+        when the last pass answered a single request (one client: no one to wait for).
     max_queue: requests waiting or being answered at most; past it, 503 with Retry-After.
     max_body_bytes: the largest request body accepted (413 past it).
     """
 
     max_batch: int = 32
-    batch_timeout_ms: float = 5.0
+    batch_timeout_ms: float = 10.0
     max_queue: int = 256
     max_body_bytes: int = 1_000_000
 
@@ -145,6 +150,7 @@ class Server:
         self.largest_batch = 0
         self.on_failure: Callable[[], None] = lambda: None
         self._queue: asyncio.Queue[_Job] | None = None
+        self._last_batch = 0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decaqa-answer")
         self.app = self._app()
 
@@ -167,10 +173,20 @@ class Server:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
-            if self._queue.empty() and self.s.batch_timeout_ms > 0:
-                await asyncio.sleep(self.s.batch_timeout_ms / 1000)
-            while len(batch) < self.s.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            # wait for company only where company was seen: after a pass that answered one
+            # request alone (one client), the next goes at once
+            gap = self.s.batch_timeout_ms / 1000 if self._last_batch > 1 else 0.0
+            last = loop.time()
+            latest = last + 20 * gap  # the first request waits for company this long at most
+            while len(batch) < self.s.max_batch:  # gather while requests keep arriving
+                if not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                    last = loop.time()
+                    continue
+                now = loop.time()
+                if now - last >= gap or now >= latest:
+                    break
+                await asyncio.sleep(min(0.001, gap))
             live = [job for job in batch if not job.future.done()]  # its client left
             try:
                 results = await loop.run_in_executor(self._pool, self._answer,
@@ -188,6 +204,7 @@ class Server:
             self.batches += 1
             self.answered += len(live)
             self.largest_batch = max(self.largest_batch, len(live))
+            self._last_batch = len(batch)
 
     def _answer(self, items: list[dict[str, Any]]) -> list[Any]:
         """One pass over a batch; should a request still fail there, it alone fails."""

@@ -67,3 +67,4 @@ def test_a_known_question_without_a_task_is_answered_as_its_task(smoke: Path) ->
     assert found["task"] == "cnn_dailymail" and found["answered_by"] == "model"
     assert unknown["task"] is None and found["truncated"] is False
     assert qa.cap("cnn_dailymail") == qa.info.caps["cnn_dailymail"]
+    assert qa.ask_batch([]) == [] and qa.ask_many([], task=[]) == []
