@@ -81,7 +81,7 @@ def shaped_base(folder: Path, shape: dict) -> str:
     return str(folder)
 
 
-def memory(model: str, names: list[str], folder: Path) -> dict:
+def memory(model: str, folder: Path) -> dict:
     """Resident memory of the base alone and with the adapters (each in a fresh process)."""
     base, held = child(model, None), child(model, str(folder))
     growth = held["rss_mb"] - base["rss_mb"]
@@ -156,7 +156,7 @@ def main() -> None:
         make_adapters(model, names, folder, seed=0)
         make_adapters(model, [f"task{args.n:03d}"], extra, seed=1)
 
-        mem = memory(model, names, folder)
+        mem = memory(model, folder)
         disk_adapters = file_bytes(*(folder / n for n in names)) / MB
         one_copy = sum(f.stat().st_size for f in Path(model).glob("*.safetensors")) / MB
 
@@ -190,7 +190,7 @@ def main() -> None:
         if args.t5_base_shape:  # the same hundred over a base of t5-base's shape
             big = shaped_base(tmp / "t5_base_shape", T5_BASE)
             make_adapters(big, names, tmp / "big_adapters", seed=0)
-            shaped = memory(big, names, tmp / "big_adapters")
+            shaped = memory(big, tmp / "big_adapters")
             shaped["base_params"] = sum(p.numel() for p in decaqa.load(big).model.parameters())
         rows, sequential = load_test(model, str(folder), args.clients, args.requests,
                                      min(64, args.questions), args.time_limit, names)
