@@ -222,9 +222,8 @@ class Server:
 
     async def submit(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Queue checked requests and wait for their answers (503 while loading or full)."""
-        if self.qa is None or self._queue is None:
-            raise Refused(503, "The model is still loading; ask again in a few seconds.",
-                          {"Retry-After": "2"})
+        self._known()
+        assert self._queue is not None  # made before the model starts loading
         if self.pending + len(items) > self.s.max_queue:
             raise Refused(503, f"The server is full ({self.pending} requests waiting, at "
                           f"most {self.s.max_queue}); ask again in a moment.",
