@@ -1,12 +1,15 @@
 """Kernel choices on this machine: torch.compile, the attention kernel and the GELU kernel, each
-against decaqa's default (eager PyTorch, SDPA attention, the architecture's own GELU), for
+against decaqa's default (eager PyTorch, decaqa's SDPA attention, the architecture's own GELU), for
 training and for answering, with and without the copy head.
 
 Training: ms per step of a bare loop (forward under the quickstart's precision, backward,
 clipping, AdamW) over the same real quickstart batches from the same initial weights:
 
-* **default**: eager PyTorch, transformers' SDPA attention, T5's ``gelu_new`` (written in
+* **default**: eager PyTorch, transformers' SDPA attention with T5's cross-attention handed
+  its padding mask alone (`decaqa.network.lean_attention`), T5's ``gelu_new`` (written in
   five Python-level tensor operations);
+* **attention sdpa, stock**: transformers' SDPA as it is, which adds T5's all-zero
+  cross-attention position bias to the mask in every layer at every step;
 * **attention eager**: transformers' matmul-and-softmax attention instead of SDPA;
 * **gelu fused**: torch's one-kernel tanh GELU (`torch.nn.GELU(approximate="tanh")`, the
   same function) in place of ``gelu_new``;
@@ -54,6 +57,10 @@ def eager_attention(net: torch.nn.Module) -> None:
     net.set_attn_implementation("eager")
 
 
+def stock_sdpa(net: torch.nn.Module) -> None:
+    net.set_attn_implementation("sdpa")
+
+
 def fused_gelu(net: torch.nn.Module) -> None:
     for module in net.modules():
         if hasattr(module, "act") and type(module.act).__name__ in ("NewGELUActivation",
@@ -65,7 +72,8 @@ def compiled(net: torch.nn.Module) -> None:
     net.compile(dynamic=True)
 
 
-TRAIN_VARIANTS = {"default": None, "attention eager": eager_attention,
+TRAIN_VARIANTS = {"default": None, "attention sdpa, stock": stock_sdpa,
+                  "attention eager": eager_attention,
                   "gelu fused": fused_gelu, "torch.compile": compiled}
 
 
@@ -120,7 +128,8 @@ def answer_side(model_path: Path, n: int, can_compile: bool, rounds: int) -> dic
     items = questions(n)
     pairs = [(q, c) for _, q, c in items]
     tasks = [t for t, _, _ in items]
-    variants = {"default": None, "attention eager": eager_attention, "gelu fused": fused_gelu,
+    variants = {"default": None, "attention sdpa, stock": stock_sdpa,
+                "attention eager": eager_attention, "gelu fused": fused_gelu,
                 "torch.compile": compiled}
     rows: dict[str, dict] = {}
     reference = None

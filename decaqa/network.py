@@ -45,8 +45,8 @@ def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None,
                 fields = {k: v for k, v in base.to_dict().items()
                           if k not in ("model_type", "architectures")}
                 config = config_class(**fields, **copy)
-                return model_class.from_pretrained(name_or_path, config=config)
-        return AutoModelForSeq2SeqLM.from_pretrained(name_or_path, **trust)
+                return lean_attention(model_class.from_pretrained(name_or_path, config=config))
+        return lean_attention(AutoModelForSeq2SeqLM.from_pretrained(name_or_path, **trust))
     except DecaqaError:
         raise
     except Exception as err:
@@ -74,6 +74,66 @@ class NetworkSettings:
         """From a run's hyperparameters (`Seq2SeqQA`'s, live or read from a checkpoint)."""
         return cls(hparams.get("model"), hparams.get("config"), hparams.get("copy"),
                    input_format, bool(hparams.get("trust_remote_code")))
+
+
+# -- T5's attention masks, each made once ------------------------------------------------------
+LEAN_ATTENTION = "decaqa_sdpa"
+_ZERO_BIAS = "decaqa_zero_position_bias"
+_COMBINED = "_decaqa_bias_and_mask"
+
+
+def _lean_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
+               value: torch.Tensor, attention_mask: torch.Tensor | None, **kwargs: Any) -> Any:
+    """transformers' SDPA attention with T5's masks made once instead of in every layer.
+
+    transformers adds each layer's position bias to its padding mask, a (batch, heads,
+    queries, keys) tensor. Here a layer marked as having no position bias (T5's
+    cross-attention, whose bias is a tensor of zeros) hands SDPA the padding mask as it is,
+    and the sum of bias and mask made by a stack's first layer is kept on the bias tensor,
+    which T5 hands unchanged to the stack's other layers, for them to reuse. SDPA is given
+    the same numbers as before, so the outputs are the same to the bit (the gradient of the
+    position bias is summed once over the layers instead of layer by layer: the same to
+    rounding). Skipped while torch.compile traces (no attribute on a traced tensor)."""
+    from transformers.integrations.sdpa_attention import (create_position_bias_mask,
+                                                          sdpa_attention_forward)
+
+    bias = kwargs.get("position_bias")
+    if getattr(module, _ZERO_BIAS, False):
+        kwargs["position_bias"] = None
+    elif bias is not None and not torch.compiler.is_compiling():
+        # transformers' rule: without a padding mask a causal layer's bias gets the causal mask
+        causal = (attention_mask is None and query.shape[2] > 1
+                  and bool(kwargs.get("is_causal", getattr(module, "is_causal", True))))
+        if attention_mask is not None or (causal and key.shape[2] == query.shape[2]):
+            kept = getattr(bias, _COMBINED, None)
+            if (kept is None or kept[0] is not attention_mask or kept[1] != key.dtype
+                    or kept[2] != causal):
+                kept = (attention_mask, key.dtype, causal,
+                        create_position_bias_mask(bias, attention_mask, causal, query, key))
+                setattr(bias, _COMBINED, kept)
+            kwargs["position_bias"], attention_mask = None, kept[3]
+    return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+
+def lean_attention(net: PreTrainedModel) -> PreTrainedModel:
+    """Answer a T5's attention with `_lean_sdpa` (where the network uses SDPA), its
+    cross-attention layers marked as having no position bias; other networks are left as
+    they are. Not written into the export: a saved model loads in plain transformers."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    if getattr(net.config, "_attn_implementation", None) not in ("sdpa", LEAN_ATTENTION):
+        return net
+    marked = 0
+    for module in net.modules():
+        if type(module).__name__ == "T5LayerCrossAttention":
+            setattr(module.EncDecAttention, _ZERO_BIAS, True)
+            marked += 1
+    if marked:
+        AttentionInterface.register(LEAN_ATTENTION, _lean_sdpa)
+        AttentionMaskInterface.register(LEAN_ATTENTION, sdpa_mask)  # SDPA's own masks
+        net.set_attn_implementation(LEAN_ATTENTION)
+    return net
 
 
 def build_network(settings: NetworkSettings, tokenizer: PreTrainedTokenizerBase,
@@ -156,9 +216,9 @@ def build_from_config(config: dict[str, Any] | None,
         config_class, model_class = copy_types(model_type)
     try:
         if copy:
-            return model_class(config_class(**fields, **copy))
+            return lean_attention(model_class(config_class(**fields, **copy)))
         cfg = AutoConfig.for_model(model_type, **fields)
-        return AutoModelForSeq2SeqLM.from_config(cfg)
+        return lean_attention(AutoModelForSeq2SeqLM.from_config(cfg))
     except Exception as err:
         raise ConfigError(f"Bad model config {config} ({type(err).__name__}: {err}); give "
                           "`model_type` (t5, bart, pegasus, ...) and fields of its config, such "

@@ -76,9 +76,10 @@ def test_benchmark_ends_with_its_json_line(script: str, tmp_path: Path) -> None:
     if script == "kernel_choice.py":   # every kernel measured against the default, both heads
         assert set(result["train"]) == {"copy", "no_copy"}
         for rows in (*result["train"].values(), result["answer"]):
-            assert {"default", "attention eager", "gelu fused"} <= set(rows)
+            assert {"default", "attention sdpa, stock", "attention eager", "gelu fused"} <= set(rows)
             assert all(row.get("vs_default", 0) > 0 for row in rows.values()), rows
         assert result["answer"]["default"]["identical"] == 20
+        assert result["answer"]["attention sdpa, stock"]["identical"] == 20  # the same numbers
     if script == "specialist_vs_generalist.py":   # the compare's rows, over a quickstart base
         methods = result["methods"]
         assert list(methods) == ["zero_shot", "full_per_task", "bitfit", "lora_routed",

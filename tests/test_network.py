@@ -85,3 +85,64 @@ def test_a_compiled_network_gives_the_eager_loss_and_keeps_its_weight_names(tok)
     assert model._compiled_call_impl is not None
     assert torch.allclose(model(**batch, labels=labels).loss, eager, atol=1e-5)
     assert list(model.state_dict()) == names                  # checkpoints unchanged
+
+
+# -- T5's cross-attention without its zero position bias ----------------------------------------
+@pytest.mark.parametrize("copy", [None, "context+question"])
+def test_lean_attention_gives_sdpas_logits_and_answers_bit_for_bit(tok, copy, tmp_path) -> None:
+    from decaqa.network import LEAN_ATTENTION, NetworkSettings, build_network
+
+    settings = NetworkSettings(config={**TINY, "num_layers": 2, "dropout_rate": 0.0}, copy=copy)
+    torch.manual_seed(0)
+    lean = build_network(settings, tok).eval()
+    assert lean.config._attn_implementation == LEAN_ATTENTION
+    stock = type(lean)(lean.config).eval()
+    stock.load_state_dict(lean.state_dict())
+    stock.set_attn_implementation("sdpa")
+    batch = tok(["who founded Bousti Bank ?", "Krir Shakeitrourt founded Bousti Bank in 1986 ."
+                 " He was 42 years old in 2016 ."], return_tensors="pt", padding=True)
+    assert batch.attention_mask.min() == 0  # padded: the cross-attention has a mask to keep
+    labels = tok(["Krir Shakeitrourt", "1986"], return_tensors="pt", padding=True).input_ids
+    for dtype in (None, torch.bfloat16):  # fp32, and bf16 autocast as the quickstart answers
+        with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.float32,
+                                             enabled=dtype is not None):
+            a = lean(**batch, labels=labels)
+            b = stock(**batch, labels=labels)
+            assert torch.equal(a.logits, b.logits) and torch.equal(a.loss, b.loss)
+            assert torch.equal(lean.generate(**batch, max_new_tokens=6),
+                               stock.generate(**batch, max_new_tokens=6))
+    for net in (lean, stock):  # training: the same gradients, to rounding
+        net.zero_grad()
+        net.train()(**batch, labels=labels).loss.backward()
+    for (name, a), b in zip(lean.named_parameters(), stock.parameters()):
+        assert a.grad is not None, name  # the bias's gradient is summed in another order
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-7, msg=name)
+    lean.eval(), stock.eval()
+    # the masks: stock makes one per layer (2 encoder, 2 decoder self, 2 cross); lean makes
+    # one per stack and none for the cross-attention
+    from transformers.integrations import sdpa_attention
+
+    made = []
+    real = sdpa_attention.create_position_bias_mask
+    with pytest.MonkeyPatch.context() as mp, torch.no_grad():
+        mp.setattr(sdpa_attention, "create_position_bias_mask",
+                   lambda *a, **k: made.append(1) or real(*a, **k))
+        stock(**batch, labels=labels)
+        assert len(made) == 6
+        lean(**batch, labels=labels)
+        assert len(made) == 6 + 2
+    lean.save_pretrained(tmp_path)  # the export names no decaqa attention: plain transformers
+    assert LEAN_ATTENTION not in (tmp_path / "config.json").read_text()
+
+
+def test_lean_attention_leaves_other_architectures_and_kernels_alone(tok) -> None:
+    from decaqa.network import lean_attention
+
+    bart = build_from_config({"model_type": "bart", "d_model": 32, "encoder_layers": 1,
+                              "decoder_layers": 1, "encoder_attention_heads": 2,
+                              "decoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                              "decoder_ffn_dim": 64, "max_position_embeddings": 64}, tok)
+    assert bart.config._attn_implementation == "sdpa"
+    eager = build_from_config(TINY, tok)
+    eager.set_attn_implementation("eager")
+    assert lean_attention(eager).config._attn_implementation == "eager"
