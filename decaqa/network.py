@@ -10,6 +10,7 @@ a module's saved weights into it.
 """
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -112,7 +113,39 @@ def _lean_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
                         create_position_bias_mask(bias, attention_mask, causal, query, key))
                 setattr(bias, _COMBINED, kept)
             kwargs["position_bias"], attention_mask = None, kept[3]
+    if query.shape[2] == 1 and query.shape[0] * query.shape[1] >= _MATMUL_FROM and \
+            not module.training and not torch.compiler.is_compiling():
+        bias = kwargs.get("position_bias")
+        mask = (attention_mask if bias is None
+                else create_position_bias_mask(bias, attention_mask, False, query, key))
+        return _one_query(query, key, value, mask, kwargs.get("scaling")), None
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+
+# decoding (one query row) from this many (batch row, head) pairs on: matmuls beat the kernel
+_MATMUL_FROM = 32
+
+
+def _one_query(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+               mask: torch.Tensor | None, scale: float | None) -> torch.Tensor:
+    """Attention of one query row as two matmuls and a softmax, in float32 whatever the
+    autocast, returned as SDPA's caller returns it: (batch, 1, heads, head size).
+
+    PyTorch's CPU flash-attention kernel pays per (batch row, head) pair; with one query row
+    (a decoding step) that is most of its time: at 100 rows and 8 heads over 48 keys it takes
+    1.0 ms where these matmuls take 0.37 (`benchmarks/kernel_choice.py`). One row alone keeps
+    the kernel, which is faster there."""
+    with torch.autocast(query.device.type, enabled=False):
+        scores = torch.matmul(query.float(), key.float().transpose(-1, -2))
+        if scale is not None and scale != 1.0:
+            scores = scores * scale
+        elif scale is None:
+            scores = scores / math.sqrt(query.shape[-1])
+        if mask is not None:
+            scores = (scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool
+                      else scores + mask.float())
+        out = torch.matmul(torch.softmax(scores, -1), value.float()).to(query.dtype)
+    return out.transpose(1, 2).contiguous()
 
 
 def lean_attention(net: PreTrainedModel) -> PreTrainedModel:

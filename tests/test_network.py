@@ -146,3 +146,34 @@ def test_lean_attention_leaves_other_architectures_and_kernels_alone(tok) -> Non
     eager = build_from_config(TINY, tok)
     eager.set_attn_implementation("eager")
     assert lean_attention(eager).config._attn_implementation == "eager"
+
+
+def test_decoding_steps_of_many_rows_take_matmuls_and_answer_as_sdpa_does(tok, monkeypatch
+                                                                         ) -> None:
+    from decaqa import network
+    from decaqa.answer import greedy_shrinking
+    from decaqa.network import _MATMUL_FROM, NetworkSettings, build_network
+
+    torch.manual_seed(0)
+    lean = build_network(NetworkSettings(config={**TINY, "num_layers": 2}, copy="context"),
+                         tok).eval()
+    stock = type(lean)(lean.config).eval()
+    stock.load_state_dict(lean.state_dict())
+    stock.set_attn_implementation("sdpa")
+    words = TEXT[0].split()
+    texts = [" ".join(words[: 2 + i % 9]) for i in range(_MATMUL_FROM // TINY["num_heads"])]
+    batch = tok(texts, return_tensors="pt", padding=True)  # rows x heads = the threshold
+    taken = []
+    real = network._one_query
+    monkeypatch.setattr(network, "_one_query", lambda *a: taken.append(a[0].shape) or real(*a))
+    steps = torch.tensor([[tok.pad_token_id, 5]] * len(texts))
+    with torch.no_grad():
+        cache_free = [net(**batch, decoder_input_ids=steps[:, :1]).logits for net in (lean, stock)]
+        torch.testing.assert_close(*cache_free, rtol=1e-5, atol=1e-5)  # float32: to rounding
+        answers = [greedy_shrinking(net, batch.input_ids, batch.attention_mask, 8)
+                   for net in (lean, stock)]
+    assert answers[0] == answers[1]
+    assert taken and all(q[0] * q[1] >= _MATMUL_FROM and q[2] == 1 for q in taken)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # bf16: near, not equal
+        a, b = (net(**batch, decoder_input_ids=steps[:, :1]).logits for net in (lean, stock))
+    assert (a - b).abs().max() < 0.1
