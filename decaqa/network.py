@@ -35,6 +35,7 @@ def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None,
     from decaqa.quiet import transformer_bars
 
     transformer_bars()  # no progress bar for weights already on disk
+    net: PreTrainedModel | None = None
 
     try:
         if copy:
@@ -46,8 +47,9 @@ def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None,
                 fields = {k: v for k, v in base.to_dict().items()
                           if k not in ("model_type", "architectures")}
                 config = config_class(**fields, **copy)
-                return lean_attention(model_class.from_pretrained(name_or_path, config=config))
-        return lean_attention(AutoModelForSeq2SeqLM.from_pretrained(name_or_path, **trust))
+                net = model_class.from_pretrained(name_or_path, config=config)
+        if net is None:  # a plain model, or one that copies already
+            net = AutoModelForSeq2SeqLM.from_pretrained(name_or_path, **trust)
     except DecaqaError:
         raise
     except Exception as err:
@@ -55,6 +57,7 @@ def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None,
         raise CheckpointError(f"'{name_or_path}' is not a seq2seq model ({type(err).__name__}); "
                               "give a hub name or a folder written by save_pretrained / decaqa fit "
                               "(runs/<name>/model).") from err
+    return lean_attention(net)
 
 
 @dataclass(frozen=True)
@@ -248,11 +251,10 @@ def build_from_config(config: dict[str, Any] | None,
 
         config_class, model_class = copy_types(model_type)
     try:
-        if copy:
-            return lean_attention(model_class(config_class(**fields, **copy)))
-        cfg = AutoConfig.for_model(model_type, **fields)
-        return lean_attention(AutoModelForSeq2SeqLM.from_config(cfg))
+        net = (model_class(config_class(**fields, **copy)) if copy else
+               AutoModelForSeq2SeqLM.from_config(AutoConfig.for_model(model_type, **fields)))
     except Exception as err:
         raise ConfigError(f"Bad model config {config} ({type(err).__name__}: {err}); give "
                           "`model_type` (t5, bart, pegasus, ...) and fields of its config, such "
                           "as d_model, d_ff, num_layers, num_heads for t5.") from err
+    return lean_attention(net)

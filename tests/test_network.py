@@ -88,6 +88,14 @@ def test_a_compiled_network_gives_the_eager_loss_and_keeps_its_weight_names(tok)
 
 
 # -- T5's cross-attention without its zero position bias ----------------------------------------
+def stock_twin(lean: torch.nn.Module) -> torch.nn.Module:
+    """The same network and weights under transformers' own SDPA."""
+    stock = type(lean)(lean.config).eval()
+    stock.load_state_dict(lean.state_dict())
+    stock.set_attn_implementation("sdpa")
+    return stock
+
+
 @pytest.mark.parametrize("copy", [None, "context+question"])
 def test_lean_attention_gives_sdpas_logits_and_answers_bit_for_bit(tok, copy, tmp_path) -> None:
     from decaqa.network import LEAN_ATTENTION, NetworkSettings, build_network
@@ -96,9 +104,7 @@ def test_lean_attention_gives_sdpas_logits_and_answers_bit_for_bit(tok, copy, tm
     torch.manual_seed(0)
     lean = build_network(settings, tok).eval()
     assert lean.config._attn_implementation == LEAN_ATTENTION
-    stock = type(lean)(lean.config).eval()
-    stock.load_state_dict(lean.state_dict())
-    stock.set_attn_implementation("sdpa")
+    stock = stock_twin(lean)
     batch = tok(["who founded Bousti Bank ?", "Krir Shakeitrourt founded Bousti Bank in 1986 ."
                  " He was 42 years old in 2016 ."], return_tensors="pt", padding=True)
     assert batch.attention_mask.min() == 0  # padded: the cross-attention has a mask to keep
@@ -157,9 +163,7 @@ def test_decoding_steps_of_many_rows_take_matmuls_and_answer_as_sdpa_does(tok, m
     torch.manual_seed(0)
     lean = build_network(NetworkSettings(config={**TINY, "num_layers": 2}, copy="context"),
                          tok).eval()
-    stock = type(lean)(lean.config).eval()
-    stock.load_state_dict(lean.state_dict())
-    stock.set_attn_implementation("sdpa")
+    stock = stock_twin(lean)
     words = TEXT[0].split()
     texts = [" ".join(words[: 2 + i % 9]) for i in range(_MATMUL_FROM // TINY["num_heads"])]
     batch = tok(texts, return_tensors="pt", padding=True)  # rows x heads = the threshold
