@@ -138,6 +138,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.baseline and args.questions != "canonical":
         raise ConfigError("The majority baseline ignores the question; drop --questions or "
                           "evaluate a --model.")
+    if args.baseline and args.num_beams is not None:
+        raise ConfigError("The majority baseline does not decode; drop --num-beams or "
+                          "evaluate a --model.")
     if args.baseline:
         names = resolve_tasks(args.tasks or None, _default_tasks(args), args.tasks_dir)
         results, preds = majority_baseline(names, args.split, args.data_files, args.limit,
@@ -148,7 +151,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                         args.limit, args.batch_size, args.tasks_dir,
                                         precision=args.precision, choices=args.choices,
                                         questions=args.questions, devices=args.devices,
-                                        base=args.base, other_base=args.allow_other_base)
+                                        base=args.base, other_base=args.allow_other_base,
+                                        num_beams=args.num_beams)
         title = f"decaqa evaluate: {args.model}"
         from lightning_fabric.utilities.rank_zero import rank_zero_only
 
@@ -333,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default="canonical",
                    help="ask each task's canonical question, its held-out paraphrases, or "
                         "both (all: with retention = paraphrase score / canonical score)")
+    p.add_argument("--num-beams", type=int, metavar="N",
+                   help="answer with N beams (default: the run's own, greedy unless it set "
+                        "model.num_beams)")
     _base_args(p)
     p.add_argument("--output", metavar="FILE", help="write the results as JSON")
     p.add_argument("--predictions", metavar="FILE", help="write predictions as JSONL")

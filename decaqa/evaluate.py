@@ -53,8 +53,8 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
                    batch_size: int | None = None, tasks_dir: Sequence[str] | None = None,
                    accelerator: str = "auto", precision: str | None = None,
                    choices: str = "generate", questions: str = "canonical",
-                   devices: int = 1, base: str | None = None,
-                   other_base: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                   devices: int = 1, base: str | None = None, other_base: bool = False,
+                   num_beams: int | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Score a model folder or checkpoint; returns (metrics.json-shaped results, predictions).
 
     The run's recorded settings (input format, limits, per-task caps, batching, precision)
@@ -65,9 +65,13 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     and scored once; every process returns the same results. ``base``/``other_base``: an
     adapters folder's base (`decaqa.store.load`); with adapters each task's result says who
     answered it (``answered_by``: its adapter, or the base for a task it has none for).
+    ``num_beams``: answer with this many beams instead of the run's own (greedy unless it
+    said otherwise); results record which.
     """
     if devices < 1:
         raise ConfigError(f"--devices must be at least 1, got {devices}.")
+    if num_beams is not None and num_beams < 1:
+        raise ConfigError(f"--num-beams must be at least 1 (1: greedy), got {num_beams}.")
     if questions not in QUESTION_CHOICES:
         raise ConfigError(f"Unknown --questions '{questions}'; use one of "
                           f"{', '.join(QUESTION_CHOICES)}.")
@@ -83,7 +87,10 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     # an export folder, an adapters folder (over the base it names) or a checkpoint
     loaded = store.load(model_path, base=base, other_base=other_base)
     info, tokenizer = loaded.info, loaded.tokenizer
-    module = Seq2SeqQA(model=str(model_path), choices=choices, **asdict(info.generation))
+    generation = asdict(info.generation)
+    if num_beams is not None:
+        generation["num_beams"] = num_beams
+    module = Seq2SeqQA(model=str(model_path), choices=choices, **generation)
     module.model, module.adapters = loaded.model, loaded.adapters  # each task to its adapter
     names = resolve_tasks(tasks, info.trained_tasks, tasks_dir)
 
@@ -129,7 +136,7 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
                              "questions": questions,
                              "eval_batch_size": data.eval_batch_size,
                              "eval_max_tokens": data.eval_max_tokens,
-                             "generation": asdict(info.generation),
+                             "generation": generation,
                              "tasks": data.task_info(), "data_report": data.report}
     return results, predictions
 

@@ -41,6 +41,39 @@ def test_evaluate_from_checkpoint_matches_export(smoke_run: Path, tmp_path: Path
             from_export["tasks"][name]["score"])
 
 
+def test_evaluate_num_beams_answers_as_generate_one_by_one(smoke_run: Path) -> None:
+    """--num-beams N: every answer is transformers' own beam search on that question alone
+    (same cap, same input), and the results record N; 0 beams is one sentence, exit 2."""
+    import torch
+
+    import decaqa
+    from decaqa.evaluate import evaluate_model
+    from decaqa.example import clip_ids, format_input
+
+    results, preds = evaluate_model(str(smoke_run / "model"), tasks="squad,iwslt,woz",
+                                    limit=8, num_beams=3)
+    assert results["provenance"]["generation"]["num_beams"] == 3
+    _, greedy = evaluate_model(str(smoke_run / "model"), tasks="squad,iwslt,woz", limit=8)
+    qa = decaqa.load(smoke_run / "model")
+    assert qa.precision in (None, "32-true")  # the reference below runs in float32
+    differ = 0
+    for row, plain in zip(preds, greedy):
+        ids = clip_ids(qa.tokenizer(format_input(row["question"], row["context"],
+                                                 qa.input_format))["input_ids"],
+                       qa.max_source_tokens)
+        with torch.no_grad():
+            out = qa.model.generate(input_ids=torch.tensor([ids]), num_beams=3,
+                                    max_new_tokens=qa.cap(row["task"]), do_sample=False)
+        assert row["prediction"] == qa.tokenizer.decode(out[0], skip_special_tokens=True).strip()
+        differ += row["prediction"] != plain["prediction"]
+    assert differ > 0  # the beams were used: greedy answers some of these otherwise
+    bad = subprocess.run([sys.executable, "-m", "decaqa.cli", "evaluate", "--model",
+                          str(smoke_run / "model"), "--num-beams", "0"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--num-beams must be at least 1" in bad.stderr
+
+
 def test_majority_baseline(tmp_path: Path) -> None:
     out = tmp_path / "base.json"
     assert run(["evaluate", "--baseline", "majority", "--tasks", "sst2,multinli,squad",
