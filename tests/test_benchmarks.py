@@ -43,6 +43,7 @@ CASES = {
                              "disk_full_copies_mb", "disk_ratio", "add_one_ms", "mixed_s",
                              "grouped_s", "swapped_s", "grouped_ratio", "swapped_ratio",
                              "identical", "load_test"}),
+    "task_losses.py": (["--rows", "4", "--train-steps", "10"], {"tasks", "rows", "machine"}),
     "kill_and_resume.py": (["--config", SMOKE, "--steps", "60", "--kill-at", "20", "--every",
                             "5", "--out", "runs"], {"uninterrupted", "resumed", "identical"}),
 }
@@ -63,6 +64,11 @@ def test_benchmark_ends_with_its_json_line(script: str, tmp_path: Path) -> None:
     if script == "step_overhead.py":   # a profile of where fit's time goes beyond the bare loop
         assert result["bare_ms"] > 0 and result["fit_ms"] > 0 and result["top_costs"]
         assert all(isinstance(name, str) and ms >= 0 for name, ms in result["top_costs"])
+    if script == "task_losses.py":  # every task of the run, both losses, their ratio
+        assert len(result["tasks"]) == 10
+        for row in result["tasks"].values():
+            assert row["train"] > 0 and row["validation"] > 0
+            assert row["ratio"] == pytest.approx(row["validation"] / row["train"], abs=0.01)
     if script == "serve_load.py":   # 4 clients x 2 requests: each answered once, as ask does
         assert result["sent"] == result["answered"] == result["identical"] == 8
         assert result["errors"] == 0 and result["p50_ms"] <= result["p99_ms"]
