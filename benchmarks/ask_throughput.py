@@ -34,7 +34,6 @@ import decaqa
 from decaqa.answer import autocast
 from decaqa.provenance import describe_machine
 from decaqa.data import MINI_DECATHLON_TASKS
-from decaqa.example import clip_ids, format_input
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP = 16  # questions each way answers before its clock starts (one-time costs)
@@ -93,8 +92,7 @@ def main() -> None:
             out = []
             with torch.no_grad():
                 for task, (q, c) in zip(asked_tasks, asked):
-                    ids = clip_ids(tok(format_input(q, c, qa.input_format))["input_ids"],
-                                   qa.max_source_tokens)
+                    ids = qa.encode([(q, c)])[0]  # ask's format and source limit
                     with autocast(qa.precision, device):
                         got = model.generate(input_ids=torch.tensor([ids], device=device),
                                              max_new_tokens=qa.cap(task),
