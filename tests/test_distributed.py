@@ -3,6 +3,7 @@ DDP, and `decaqa evaluate --devices 2` scores every example exactly once, as one
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,13 @@ DDP = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu", "--trainer.d
 
 
 def decaqa(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """The command in a fresh interpreter: Lightning's DDP launcher starts it again for rank 1."""
+    """The command in a fresh interpreter: Lightning's DDP launcher starts it again for rank 1.
+    Both ranks run with Python's fault handler (inherited through the environment), so a rank
+    that dies of a signal prints every thread's stack into the stderr kept below: a rank 1
+    once ended with SIGABRT at shutdown, in one of many runs, with no reason in its output."""
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     done = subprocess.run([sys.executable, "-m", "decaqa.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=600)
+                          text=True, cwd=cwd, timeout=600, env=env)
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
     return done
 
