@@ -27,6 +27,9 @@ import torch
 from decaqa.errors import ConfigError
 
 STRATEGIES = ("proportional", "temperature", "equal", "round_robin")
+# batches per length bucket, unless `Batching` says otherwise: larger buckets pad less and
+# shuffle less (100: train_throughput's padding 0.043 against 0.053 at 50, docs/performance.md)
+BUCKET_BATCHES = 100
 
 
 @dataclass
@@ -140,7 +143,8 @@ class TaskBatches:
     the batches of the whole pass, so every example comes once per pass."""
 
     def __init__(self, indices: Sequence[int], lengths: Sequence[int], batch_size: int,
-                 max_tokens: int | None, rng: np.random.Generator, bucket_batches: int = 100,
+                 max_tokens: int | None, rng: np.random.Generator,
+                 bucket_batches: int = BUCKET_BATCHES,
                  target_lengths: Sequence[int] | None = None):
         self.indices = np.asarray(indices, dtype=np.int64)
         self.lengths = np.asarray(lengths, dtype=np.int64)
@@ -175,7 +179,7 @@ class MixedBatches:
 
     def __init__(self, tasks: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]],
                  rates: Mapping[str, float], batch_size: int, max_tokens: int | None,
-                 rng: np.random.Generator, bucket_batches: int = 100):
+                 rng: np.random.Generator, bucket_batches: int = BUCKET_BATCHES):
         self.tasks = {n: t for n, t in tasks.items() if rates.get(n, 0) > 0}
         self.rates, self.batch_size, self.max_tokens = rates, batch_size, max_tokens
         self.rng, self.bucket = rng, bucket_batches * batch_size
@@ -233,7 +237,7 @@ class MultitaskBatchSampler:
                  mixture: Mixture, steps: int, batch_size: int = 32,
                  max_tokens: int | None = None, seed: int = 0, rank: int = 0,
                  target_lengths: Mapping[str, Sequence[int]] | None = None,
-                 mixed: bool = False, bucket_batches: int = 100):
+                 mixed: bool = False, bucket_batches: int = BUCKET_BATCHES):
         self.task_lengths = {k: np.asarray(v, dtype=np.int64) for k, v in task_lengths.items()}
         self.target_lengths = ({k: np.asarray(v, dtype=np.int64)
                                 for k, v in target_lengths.items()} if target_lengths else None)
@@ -382,7 +386,7 @@ class Batching:
     """
 
     def __init__(self, batch_size: int = 32, max_tokens: int | None = None,
-                 mixed: bool = False, bucket_batches: int = 100):
+                 mixed: bool = False, bucket_batches: int = BUCKET_BATCHES):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
         if max_tokens is not None and max_tokens < 1:
