@@ -413,6 +413,11 @@ def run(argv: Sequence[str], started: float | None = None) -> int:
             raise
         print(f"decaqa: {found}", file=sys.stderr)
         return 2
+    finally:
+        if "pytorch_lightning" in sys.modules:  # only Lightning's strategies start a group
+            from decaqa.distributed import leave_process_group
+
+            leave_process_group()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -6,10 +6,11 @@ correct on many processes: each rank draws its own stream of training batches
 once (`decaqa.data`, `decaqa.model`), logs the gathered scores on every rank, sums the realised
 mixture over the ranks and exports whole weights however they are sharded (`decaqa.run`).
 
-This module holds the one thing a config cannot say by itself: FSDP's wrapping policy. FSDP
-shards a model unit by unit, and the unit for a seq2seq transformer is its block (a T5 block,
-a BART encoder or decoder layer). `FSDP` is Lightning's `FSDPStrategy` with that policy by
-class name, so a YAML config names it without Python:
+This module holds what Lightning leaves to us: leaving the process group before the
+interpreter ends (`leave_process_group`), and the one thing a config cannot say by itself,
+FSDP's wrapping policy. FSDP shards a model unit by unit, and the unit for a seq2seq
+transformer is its block (a T5 block, a BART encoder or decoder layer). `FSDP` is Lightning's
+`FSDPStrategy` with that policy by class name, so a YAML config names it without Python:
 
     trainer:
       strategy:
@@ -27,6 +28,23 @@ from torch import nn
 BLOCKS = ("T5Block", "MT5Block", "BartEncoderLayer", "BartDecoderLayer",
           "MBartEncoderLayer", "MBartDecoderLayer", "PegasusEncoderLayer",
           "PegasusDecoderLayer", "MarianEncoderLayer", "MarianDecoderLayer")
+
+
+def leave_process_group() -> None:
+    """Destroy torch.distributed's process group, if this process is in one.
+
+    Every `decaqa` command calls it before returning, on every rank. Lightning destroys the
+    group at exit only for NCCL; a Gloo group (DDP on CPU) was left to the interpreter's
+    finalization, where Gloo's threads can still hold work whose tensors need the GIL. That
+    aborts the process (SIGABRT). A rank other than zero, which returns from ``fit`` while
+    rank zero still writes the run's files, ended that way now and then (twice in some dozens
+    of DDP test runs). PyTorch's documentation asks for this call at the end of every
+    distributed program.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 class BlockPolicy:

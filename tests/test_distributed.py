@@ -24,7 +24,9 @@ def decaqa(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     done = subprocess.run([sys.executable, "-m", "decaqa.cli", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=600, env=env)
-    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
+    if done.returncode != 0:  # pytest.fail's text is shown whole; an assert's repr is cut
+        pytest.fail(f"exit code {done.returncode}\n--- stdout (end) ---\n{done.stdout[-2000:]}"
+                    f"\n--- stderr (end) ---\n{done.stderr[-6000:]}", pytrace=False)
     return done
 
 
@@ -95,3 +97,22 @@ def test_ddp_resume_goes_on_as_the_uninterrupted_run(tmp_path: Path) -> None:
     assert digest[0] == digest[1]
     assert sum(json.loads((whole / "mixture.json").read_text())["examples_seen"].values()) \
         == 2 * 16 * 8
+
+
+def test_every_command_leaves_its_process_group(tmp_path: Path) -> None:
+    """`decaqa` destroys the process group before it returns, even when the command fails:
+    a Gloo group left for the interpreter's exit can abort a rank (SIGABRT)."""
+    import pytorch_lightning  # noqa: F401  (as every Lightning command has imported it)
+    import torch.distributed as dist
+
+    from decaqa.cli import run
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}",
+                            rank=0, world_size=1)
+    try:
+        assert dist.is_initialized()
+        assert run(["score", str(tmp_path / "missing.jsonl")]) == 2   # one sentence, exit 2
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
