@@ -194,7 +194,11 @@ def score_predictions(rows: Iterable[Mapping[str, Any]],
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file; a bad line is named by its number."""
+    """Read a JSON-lines file; a missing file, or a bad line by its number, is one sentence."""
+    if not Path(path).is_file():
+        what = "is a folder" if Path(path).is_dir() else "does not exist"
+        raise DataError(f"The predictions file {path} {what}; give the path of a JSON-lines "
+                        "file (one {task, prediction, answers} object per line).")
     rows = []
     with open(path) as f:
         for n, line in enumerate(f, 1):

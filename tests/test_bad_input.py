@@ -126,6 +126,13 @@ def convert(row):
     assert "Unknown metric 'acuracy'; did you mean accuracy" in message
 
 
+def test_score_a_predictions_file_that_is_not_there(tmp_path: Path, capsys):
+    message = said(capsys, run(["score", str(tmp_path / "p.jsonl")]))
+    assert "The predictions file" in message and "p.jsonl does not exist" in message
+    message = said(capsys, run(["score", str(tmp_path)]))
+    assert "is a folder" in message
+
+
 # -- run configs --------------------------------------------------------------------------------
 def config(tmp_path: Path, text: str) -> str:
     path = tmp_path / "extra.yaml"
