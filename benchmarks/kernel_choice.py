@@ -1,18 +1,19 @@
 """Kernel choices on this machine: torch.compile, the attention kernel and the GELU kernel, each
-against decaqa's default (eager PyTorch, decaqa's SDPA attention, the architecture's own GELU), for
-training and for answering, with and without the copy head.
+against decaqa's default (eager PyTorch, decaqa's SDPA attention, the quickstart's one-kernel
+GELU), for training and for answering, with and without the copy head.
 
-Training: ms per step of a bare loop (forward under the quickstart's precision, backward,
-clipping, AdamW) over the same real quickstart batches from the same initial weights:
+Training: ms per step of a bare loop (forward under ``--precision``, bf16-mixed unless told,
+backward, clipping, AdamW) over the same real quickstart batches from the same initial
+weights:
 
 * **default**: eager PyTorch, transformers' SDPA attention with T5's cross-attention handed
-  its padding mask alone (`decaqa.network.lean_attention`), T5's ``gelu_new`` (written in
-  five Python-level tensor operations);
+  its padding mask alone (`decaqa.network.lean_attention`), and the quickstart's GELU: the
+  tanh form in one torch kernel (``feed_forward_proj: gated-gelu_pytorch_tanh``);
 * **attention sdpa, stock**: transformers' SDPA as it is, which adds T5's all-zero
   cross-attention position bias to the mask in every layer at every step;
 * **attention eager**: transformers' matmul-and-softmax attention instead of SDPA;
-* **gelu fused**: torch's one-kernel tanh GELU (`torch.nn.GELU(approximate="tanh")`, the
-  same function) in place of ``gelu_new``;
+* **gelu_new**: the same function as transformers' ``gelu_new`` (T5 v1.1's own), written in
+  five Python-level tensor operations, in place of the one kernel;
 * **torch.compile**: the model compiled (``Module.compile(dynamic=True)``; inductor writes
   C++ kernels on a CPU). Its first steps compile; those seconds are counted apart, with the
   steps it takes to win them back.
@@ -25,10 +26,11 @@ two-core machine two runs of the same loop differ by as much as 20%, more than m
 differences measured here.
 
     python benchmarks/kernel_choice.py [--steps 60] [--warmup 12] [--n 256] [--rounds 3]
-        [--model EXPORT] [--no-compile]
+        [--model EXPORT] [--precision bf16-mixed|32-true] [--no-compile]
 
 Ends with one JSON line: train ({copy, no_copy}: {variant: {ms, vs_default, warmup_s}}),
-answer ({variant: {s, vs_default, identical, warmup_s}}), compile_available, machine.
+answer ({variant: {s, vs_default, identical, warmup_s}}), compile_available, precision,
+machine.
 """
 from __future__ import annotations
 
@@ -50,7 +52,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ask_throughput import questions, train_quick_model  # noqa: E402
 from step_overhead import bare_loop, quickstart  # noqa: E402
 
-PRECISION = "bf16-mixed"  # the quickstart's
 
 
 def eager_attention(net: torch.nn.Module) -> None:
@@ -61,11 +62,13 @@ def stock_sdpa(net: torch.nn.Module) -> None:
     net.set_attn_implementation("sdpa")
 
 
-def fused_gelu(net: torch.nn.Module) -> None:
+def python_gelu(net: torch.nn.Module) -> None:
+    from transformers.activations import NewGELUActivation
+
     for module in net.modules():
-        if hasattr(module, "act") and type(module.act).__name__ in ("NewGELUActivation",
-                                                                     "GELUTanh"):
-            module.act = torch.nn.GELU(approximate="tanh")
+        if hasattr(module, "act") and type(module.act).__name__ in ("GELUTanh",
+                                                                     "PytorchGELUTanh"):
+            module.act = NewGELUActivation()
 
 
 def compiled(net: torch.nn.Module) -> None:
@@ -74,10 +77,11 @@ def compiled(net: torch.nn.Module) -> None:
 
 TRAIN_VARIANTS = {"default": None, "attention sdpa, stock": stock_sdpa,
                   "attention eager": eager_attention,
-                  "gelu fused": fused_gelu, "torch.compile": compiled}
+                  "gelu_new": python_gelu, "torch.compile": compiled}
 
 
-def train_side(steps: int, warmup: int, can_compile: bool, rounds: int) -> dict:
+def train_side(steps: int, warmup: int, can_compile: bool, rounds: int,
+               precision: str) -> dict:
     out = {}
     for copy_head in (True, False):
         torch.manual_seed(0)
@@ -94,7 +98,7 @@ def train_side(steps: int, warmup: int, can_compile: bool, rounds: int) -> dict:
                     continue
                 timings: dict = {}
                 try:
-                    ms, _ = bare_loop(module, initial, batches, warmup, clip, PRECISION,
+                    ms, _ = bare_loop(module, initial, batches, warmup, clip, precision,
                                       prepare, timings)
                 except Exception as error:  # a compiler failing on this model: said
                     rows[name] = {"error": f"{type(error).__name__}: {str(error)[:160]}"}
@@ -111,7 +115,7 @@ def train_side(steps: int, warmup: int, can_compile: bool, rounds: int) -> dict:
             compiled_row["break_even_steps"] = round(1000 * extra_s / (base - compiled_row["ms"]))
         out["copy" if copy_head else "no_copy"] = rows
         label = "with" if copy_head else "without"
-        print(f"\ntraining, {label} the copy head ({PRECISION}, ms per step after {warmup} "
+        print(f"\ntraining, {label} the copy head ({precision}, ms per step after {warmup} "
               f"warm-up steps of {steps}):")
         for name, row in rows.items():
             if "ms" in row:
@@ -129,7 +133,7 @@ def answer_side(model_path: Path, n: int, can_compile: bool, rounds: int) -> dic
     pairs = [(q, c) for _, q, c in items]
     tasks = [t for t, _, _ in items]
     variants = {"default": None, "attention sdpa, stock": stock_sdpa,
-                "attention eager": eager_attention, "gelu fused": fused_gelu,
+                "attention eager": eager_attention, "gelu_new": python_gelu,
                 "torch.compile": compiled}
     rows: dict[str, dict] = {}
     reference = None
@@ -179,6 +183,9 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=400,
                         help="steps of the model the answering side uses, without --model")
     parser.add_argument("--model", help="a decaqa export to answer with")
+    parser.add_argument("--precision", default="bf16-mixed", choices=["bf16-mixed", "32-true"],
+                        help="the training side's precision (the quickstart's budget times both "
+                             "and takes the faster on each machine)")
     parser.add_argument("--no-compile", action="store_true",
                         help="leave torch.compile out (it compiles for minutes on a CPU)")
     args = parser.parse_args()
@@ -187,13 +194,13 @@ def main() -> None:
     can_compile, why = (False, "left out (--no-compile)") if args.no_compile \
         else compile_available()
     print(f"torch.compile: {'available' if can_compile else 'unavailable: ' + why}")
-    train = train_side(args.steps, args.warmup, can_compile, args.rounds)
+    train = train_side(args.steps, args.warmup, can_compile, args.rounds, args.precision)
     with tempfile.TemporaryDirectory() as tmp:
         path = (Path(args.model) if args.model
                 else train_quick_model(Path(tmp) / "run", args.train_steps))
         answer = answer_side(path, args.n, can_compile, args.rounds)
     result = {"train": train, "answer": answer, "compile_available": can_compile,
-              "machine": machine}
+              "precision": args.precision, "machine": machine}
     sys.stderr.flush()
     print(json.dumps(result), flush=True)  # the last line: one JSON object
 

@@ -24,8 +24,8 @@ CASES = {
                           {"ratio", "identical", "n", "decaqa_s", "plain_s",
                            "decaqa_questions_per_s", "plain_questions_per_s"}),
     "kernel_choice.py": (["--steps", "8", "--warmup", "3", "--n", "20", "--train-steps", "20",
-                          "--no-compile"],
-                         {"train", "answer", "compile_available", "machine"}),
+                          "--no-compile", "--precision", "32-true"],
+                         {"train", "answer", "compile_available", "precision", "machine"}),
     "data_scale.py": (["--sizes", "300", "3000", "--num-proc", "1"],
                       {"rows_per_s_100k", "rows_per_s_1m", "peak_rss_mb_100k", "peak_rss_mb_1m",
                        "memory_ratio", "cache_speedup"}),
@@ -80,9 +80,9 @@ def test_benchmark_ends_with_its_json_line(script: str, tmp_path: Path) -> None:
     if script == "ask_throughput.py":
         assert result["n"] == 30 and result["identical"] is True
     if script == "kernel_choice.py":   # every kernel measured against the default, both heads
-        assert set(result["train"]) == {"copy", "no_copy"}
+        assert set(result["train"]) == {"copy", "no_copy"} and result["precision"] == "32-true"
         for rows in (*result["train"].values(), result["answer"]):
-            assert {"default", "attention sdpa, stock", "attention eager", "gelu fused"} <= set(rows)
+            assert {"default", "attention sdpa, stock", "attention eager", "gelu_new"} <= set(rows)
             assert all(row.get("vs_default", 0) > 0 for row in rows.values()), rows
         assert result["answer"]["default"]["identical"] == 20
         assert result["answer"]["attention sdpa, stock"]["identical"] == 20  # the same numbers
