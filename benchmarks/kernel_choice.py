@@ -53,7 +53,6 @@ from ask_throughput import questions, train_quick_model  # noqa: E402
 from step_overhead import bare_loop, quickstart  # noqa: E402
 
 
-
 def eager_attention(net: torch.nn.Module) -> None:
     net.set_attn_implementation("eager")
 

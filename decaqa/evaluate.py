@@ -194,7 +194,8 @@ def score_predictions(rows: Iterable[Mapping[str, Any]],
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file; a missing file, or a bad line by its number, is one sentence."""
+    """Read a predictions JSON-lines file; a missing file, or a bad line by its number, is
+    one sentence."""
     if not Path(path).is_file():
         what = "is a folder" if Path(path).is_dir() else "does not exist"
         raise DataError(f"The predictions file {path} {what}; give the path of a JSON-lines "
