@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from decaqa.errors import ConfigError
+from decaqa.errors import ConfigError, require_file
 from decaqa.results import write_predictions
 
 FULL_ROWS = ("zero_shot", "multitask", "sequential", "full_per_task")
@@ -137,10 +137,8 @@ class CompareSettings:
         """A YAML file's settings (unknown keys are one sentence), with ``overrides``."""
         import yaml
 
-        file = Path(path)
-        if not file.exists():
-            raise ConfigError(f"Config file {file} does not exist; give the path of a compare "
-                              "config such as configs/compare.yaml.")
+        file = require_file(path, "Config file", "give the path of a compare config such as "
+                            "configs/compare.yaml.", ConfigError)
         try:
             data = yaml.safe_load(file.read_text()) or {}
         except yaml.YAMLError as err:

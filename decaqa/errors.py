@@ -12,6 +12,8 @@ task registry, the data path or the model:
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class DecaqaError(ValueError):
     """A problem a user can fix; the message is one sentence naming the thing and the fix."""
@@ -31,6 +33,17 @@ class ConfigError(DecaqaError):
 
 class CheckpointError(DecaqaError):
     """A model folder, a checkpoint or a tokenizer that cannot be loaded."""
+
+
+def require_file(path: str | Path, kind: str, fix: str,
+                 error: type[DecaqaError] = DecaqaError) -> Path:
+    """``path`` as a Path when it is a file; otherwise ``error`` with one sentence,
+    ``{kind} {path} does not exist; {fix}`` (or ``is a folder``)."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise error(f"{kind} {path} {what}; {fix}")
+    return path
 
 
 def remote_code_refused(name_or_path: str, err: Exception) -> None:

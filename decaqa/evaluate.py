@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from decaqa.results import score_predictions as score_rows
 from decaqa.results import with_retention
-from decaqa.errors import ConfigError, DataError
+from decaqa.errors import ConfigError, DataError, require_file
 from decaqa.tasks import get_task, registry
 
 
@@ -196,10 +196,8 @@ def score_predictions(rows: Iterable[Mapping[str, Any]],
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Read a predictions JSON-lines file; a missing file, or a bad line by its number, is
     one sentence."""
-    if not Path(path).is_file():
-        what = "is a folder" if Path(path).is_dir() else "does not exist"
-        raise DataError(f"The predictions file {path} {what}; give the path of a JSON-lines "
-                        "file (one {task, prediction, answers} object per line).")
+    require_file(path, "The predictions file", "give the path of a JSON-lines file (one "
+                 "{task, prediction, answers} object per line).", DataError)
     rows = []
     with open(path) as f:
         for n, line in enumerate(f, 1):

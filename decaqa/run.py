@@ -25,7 +25,7 @@ from decaqa import store
 from decaqa.budget import BudgetGuard, Plan
 from decaqa.checkpoints import AtomicCheckpointIO, LastCheckpoint
 from decaqa.data import TaskDataModule
-from decaqa.errors import CheckpointError, ConfigError
+from decaqa.errors import CheckpointError, ConfigError, require_file
 from decaqa.model import Seq2SeqQA
 from decaqa.provenance import provenance, run_started
 from decaqa.report import plot_curves, print_table
@@ -403,11 +403,8 @@ def check_config_args(args: list[str]) -> None:
             args[i + 1] if arg in ("--config", "-c") and i + 1 < len(args) else None)
         if value is None:
             continue
-        path = Path(value)
-        if not path.is_file():
-            what = "is a folder" if path.is_dir() else "does not exist"
-            raise ConfigError(f"Config file {path} {what}; give a YAML file such as "
-                              "configs/quickstart.yaml.")
+        path = require_file(value, "Config file", "give a YAML file such as "
+                            "configs/quickstart.yaml.", ConfigError)
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError:

@@ -133,6 +133,11 @@ def test_score_a_predictions_file_that_is_not_there(tmp_path: Path, capsys):
     assert "is a folder" in message
 
 
+def test_compare_with_a_config_that_is_a_folder(tmp_path: Path, capsys):
+    message = said(capsys, run(["compare", "--config", str(tmp_path)]))
+    assert message.startswith(f"decaqa: Config file {tmp_path} is a folder; give the path of")
+
+
 # -- run configs --------------------------------------------------------------------------------
 def config(tmp_path: Path, text: str) -> str:
     path = tmp_path / "extra.yaml"
