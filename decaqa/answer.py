@@ -150,16 +150,22 @@ def plain_greedy(model: PreTrainedModel) -> bool:
             and (config.num_beams or 1) == 1 and not config.do_sample)
 
 
+# a batch sheds its ended rows once they are this share of it: shedding copies every layer's
+# decoding cache, which costs more than computing a few ended rows on for some steps
+SHED_SHARE = 0.125
+
+
 @torch.no_grad()
 def greedy_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor,
-                     max_new_tokens: int | Sequence[int]) -> list[list[int]]:
-    """Greedy decoding of one padded batch that stops computing each row once it has ended
-    (written an end token, or reached its own cap: one for all or one per row): the rows
-    still writing are taken out of the batch, their encoder states, mask and decoding cache
-    alike. Each row's tokens are the argmax at every step, as in ``generate(num_beams=1,
-    do_sample=False, max_new_tokens=<its cap>)``; returns each row's tokens, its end token
-    included. transformers' ``generate`` runs every row to the batch's longest answer under
-    one cap."""
+                     max_new_tokens: int | Sequence[int], shed_share: float = SHED_SHARE
+                     ) -> list[list[int]]:
+    """Greedy decoding of one padded batch that stops computing rows once they have ended
+    (written an end token, or reached their own cap: one for all or one per row): once the
+    ended rows are ``shed_share`` of the batch or more, they are taken out of it, their
+    encoder states, mask and decoding cache alike. Each row's tokens are the argmax at every
+    step, as in ``generate(num_beams=1, do_sample=False, max_new_tokens=<its cap>)``; returns
+    each row's tokens, its end token included. transformers' ``generate`` runs every row to
+    the batch's longest answer under one cap."""
     config = model.generation_config
     start = (config.decoder_start_token_id if config.decoder_start_token_id is not None
              else model.config.decoder_start_token_id)
@@ -169,7 +175,8 @@ def greedy_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tens
     caps = torch.as_tensor([int(max_new_tokens)] * n if isinstance(max_new_tokens, int)
                            else [int(c) for c in max_new_tokens], device=ids.device)
     encoded = model.get_encoder()(input_ids=ids, attention_mask=mask, return_dict=True)
-    rows = torch.arange(n, device=ids.device)
+    rows = torch.arange(n, device=ids.device)  # each batch row's place in ``ids``
+    live = torch.ones(n, dtype=torch.bool, device=ids.device)  # the batch rows still writing
     tokens: list[list[int]] = [[] for _ in range(n)]
     last = torch.full((n, 1), int(start), dtype=torch.long, device=ids.device)
     cache: dict[str, Any] = {}
@@ -179,14 +186,15 @@ def greedy_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tens
         field = next(f for f in CACHE_FIELDS if getattr(out, f, None) is not None)
         cache = {field: getattr(out, field)}
         picked = out.logits[:, -1].float().argmax(-1)
-        for row, token in zip(rows.tolist(), picked.tolist()):
+        for row, token in zip(rows[live].tolist(), picked[live].tolist()):
             tokens[row].append(token)
-        ended = torch.isin(picked, ends) | (caps[rows] <= step + 1)
-        if bool(ended.all()):
+        live &= ~(torch.isin(picked, ends) | (caps[rows] <= step + 1))
+        writing = int(live.sum())
+        if not writing:
             break
-        if bool(ended.any()):
-            keep = (~ended).nonzero().squeeze(1)
-            rows, mask, picked = rows[keep], mask[keep], picked[keep]
+        if len(rows) - writing >= max(1.0, shed_share * len(rows)):
+            keep = live.nonzero().squeeze(1)
+            rows, mask, picked, live = rows[keep], mask[keep], picked[keep], live[keep]
             encoded = type(encoded)(**{k: v.index_select(0, keep) for k, v in encoded.items()
                                        if isinstance(v, torch.Tensor)})
             cache[field].batch_select_indices(keep)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import decaqa
-from decaqa.answer import (answer, choice_scores, generate_answers, greedy_shrinking,
-                           plain_greedy, plan_batches, rank_choices, task_cap)
+from decaqa.answer import (SHED_SHARE, answer, choice_scores, generate_answers,
+                           greedy_shrinking, plain_greedy, plan_batches, rank_choices, task_cap)
 from decaqa.sampling import pad
 from decaqa.cli import run
 from decaqa.mini_decathlon import read_rows
@@ -185,7 +185,35 @@ def end_rows_apart(model, ids, mask, cap: int) -> None:
         config.eos_token_id = best
 
 
-def test_greedy_shrinking_writes_what_generate_writes_with_the_copy_head(smoke: Path) -> None:
+def batch_widths(model):
+    """A hook on ``model`` that records how many rows each decoding step computes."""
+    widths: list[int] = []
+    hook = model.register_forward_pre_hook(
+        lambda _, args, kwargs: widths.append(kwargs["decoder_input_ids"].size(0)),
+        with_kwargs=True)
+    return widths, hook
+
+
+def check_widths(widths: list[int], shed: float, rows: int) -> None:
+    """The batch shrank as ``shed`` says: at every ended row, at some, or never."""
+    shrinks = sum(a > b for a, b in zip(widths, widths[1:]))
+    assert widths[0] == rows and widths == sorted(widths, reverse=True)
+    if shed >= 1.0:
+        assert shrinks == 0                      # never shed: every step computes every row
+    else:
+        assert shrinks >= 2
+    if shed == SHED_SHARE:
+        # only once a share of the batch has ended: fewer shrinks than at every ended row
+        assert all(a - b >= max(1.0, shed * a) for a, b in zip(widths, widths[1:]) if a > b)
+
+
+# shed at every ended row, at the default share, and never: the same tokens, generate's
+SHEDS = [0.0, SHED_SHARE, 1.0]
+
+
+@pytest.mark.parametrize("shed", SHEDS)
+def test_greedy_shrinking_writes_what_generate_writes_with_the_copy_head(
+        smoke: Path, shed: float) -> None:
     """Rows that end early leave the batch; every row's tokens are generate's, to the token."""
     qa = decaqa.load(str(smoke / "model"))
     pairs = [(ex.question, ex.context) for task in ("squad", "woz", "cnn_dailymail")
@@ -195,11 +223,14 @@ def test_greedy_shrinking_writes_what_generate_writes_with_the_copy_head(smoke: 
     end_rows_apart(qa.model.eval(), ids, mask, 24)
     with torch.no_grad():
         expected = generate_tokens(qa.model, ids, mask, 24)
-    got = greedy_shrinking(qa.model, ids, mask, 24)
+    widths, hook = batch_widths(qa.model)
+    got = greedy_shrinking(qa.model, ids, mask, 24, shed_share=shed)
+    hook.remove()
     assert got == expected
-    assert len({len(r) for r in got}) > 2 and min(len(r) for r in got) < 24  # rows did leave
+    assert len({len(r) for r in got}) > 2 and min(len(r) for r in got) < 24  # rows did end
+    check_widths(widths, shed, len(pairs))
     caps = [(4, 9, 24)[i % 3] for i in range(len(pairs))]       # one cap per row
-    got = greedy_shrinking(qa.model, ids, mask, caps)
+    got = greedy_shrinking(qa.model, ids, mask, caps, shed_share=shed)
     for cap in set(caps):
         with torch.no_grad():
             expected = generate_tokens(qa.model, ids, mask, cap)
@@ -208,7 +239,9 @@ def test_greedy_shrinking_writes_what_generate_writes_with_the_copy_head(smoke: 
     assert max(len(got[i]) for i in range(len(caps)) if caps[i] == 4) == 4
 
 
-def test_greedy_shrinking_writes_what_generate_writes_without_the_copy_head() -> None:
+@pytest.mark.parametrize("shed", SHEDS)
+def test_greedy_shrinking_writes_what_generate_writes_without_the_copy_head(shed: float
+                                                                             ) -> None:
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(0)
@@ -222,9 +255,12 @@ def test_greedy_shrinking_writes_what_generate_writes_without_the_copy_head() ->
     end_rows_apart(model, ids, mask, 12)
     with torch.no_grad():
         expected = generate_tokens(model, ids, mask, 12)
-    got = greedy_shrinking(model, ids, mask, 12)
+    widths, hook = batch_widths(model)
+    got = greedy_shrinking(model, ids, mask, 12, shed_share=shed)
+    hook.remove()
     assert got == expected
-    assert len({len(r) for r in got}) > 2 and min(len(r) for r in got) < 12  # rows did leave
+    assert len({len(r) for r in got}) > 2 and min(len(r) for r in got) < 12  # rows did end
+    check_widths(widths, shed, len(sources))
 
 
 def test_generation_settings_that_change_the_scores_go_through_generate(smoke: Path) -> None:
