@@ -6,13 +6,14 @@ the mode ranks and the row has choices, else generated up to its task's cap (`ta
 
 Generation: sort by length, cut into batches by a row count and a token budget (``longest x
 rows``), pad each batch only to its own longest input, generate, decode, and hand the answers
-back in the caller's order. Greedy decoding of a plain model (`greedy_shrinking`) drops each
-row from the batch once it has written its </s> or reached its own task's cap, so a batch is
-not run to its longest answer at full width (in the answering benchmark, half the row-steps
-``generate`` computes belong to answers that have already ended) and rows of different caps
-share batches. Beam search, adapters routed per row and generation settings that change the
-scores (repetition penalties, forced tokens...) go through ``generate``, whose batches never
-mix caps; the answers are the same either way.
+back in the caller's order. Greedy decoding of a plain model (`greedy_shrinking`) drops the
+rows that have written their </s> or reached their own task's cap from the batch (once they
+are an eighth of it: `SHED_SHARE`), so a batch is not run to its longest answer at full
+width (in the answering benchmark, half the row-steps ``generate`` computes belong to answers
+that have already ended) and rows of different caps share batches. Beam search, adapters
+routed per row and generation settings that change the scores (repetition penalties, forced
+tokens...) go through ``generate``, whose batches never mix caps; the answers are the same
+either way.
 
 Rank classification (T0's rule, or lm-evaluation-harness's length-normalised one): score each
 answer choice by the log-likelihood of its tokens (and the closing </s>) given the input, and
