@@ -195,16 +195,12 @@ def batch_widths(model):
 
 
 def check_widths(widths: list[int], shed: float, rows: int) -> None:
-    """The batch shrank as ``shed`` says: at every ended row, at some, or never."""
+    """The batch shrank as ``shed`` says: never, or only by at least ``shed`` of its rows
+    (and one row) at a time."""
     shrinks = sum(a > b for a, b in zip(widths, widths[1:]))
     assert widths[0] == rows and widths == sorted(widths, reverse=True)
-    if shed >= 1.0:
-        assert shrinks == 0                      # never shed: every step computes every row
-    else:
-        assert shrinks >= 2
-    if shed == SHED_SHARE:
-        # only once a share of the batch has ended: fewer shrinks than at every ended row
-        assert all(a - b >= max(1.0, shed * a) for a, b in zip(widths, widths[1:]) if a > b)
+    assert shrinks == 0 if shed >= 1.0 else shrinks >= 2
+    assert all(a - b >= max(1.0, shed * a) for a, b in zip(widths, widths[1:]) if a > b)
 
 
 # shed at every ended row, at the default share, and never: the same tokens, generate's
