@@ -15,8 +15,9 @@ given with ``--model`` (e.g. runs/quickstart/model); without it, the quickstart'
 for ``--train-steps`` steps here first, so that answers end where a trained model ends them.
 
     python benchmarks/ask_throughput.py [--model runs/quickstart/model] [--n 512] [--rounds 3]
+                                        [--num-beams N]
 
-Ends with one JSON line: ratio, identical, n, decaqa_s, plain_s, decaqa_questions_per_s,
+Ends with one JSON line: ratio, identical, n, num_beams, decaqa_s, plain_s, decaqa_questions_per_s,
 plain_questions_per_s.
 """
 from __future__ import annotations
@@ -74,12 +75,16 @@ def main() -> None:
     parser.add_argument("--device", help="answer on this device (e.g. cuda; default: the CPU)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="timed rounds of each way, taking turns; the fastest counts")
+    parser.add_argument("--num-beams", type=int,
+                        help="answer with this many beams, both ways (default: the model's own)")
     args = parser.parse_args()
     print(f"machine: {describe_machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.model) if args.model else train_quick_model(Path(tmp) / "run",
                                                                       args.train_steps)
         qa = decaqa.load(str(path), device=args.device)
+        if args.num_beams is not None:
+            qa.num_beams = args.num_beams
         items = questions(args.n)
         pairs = [(q, c) for _, q, c in items]
         tasks = [t for t, _, _ in items]
@@ -113,14 +118,14 @@ def main() -> None:
 
     same = sum(a == b for a, b in zip(batched, plain))
     print(f"model: {path} ({qa.precision}, {sum(p.numel() for p in model.parameters()):,} "
-          f"parameters)")
+          f"parameters, {qa.num_beams} beam{'s' if qa.num_beams > 1 else ''})")
     print(f"{'':8} {'seconds':>8} {'questions/s':>12}")
     print(f"{'decaqa':8} {decaqa_s:8.2f} {len(pairs) / decaqa_s:12.1f}  ask_batch: sorted, "
           f"token-budget batches of <= {qa.batch_size} rows")
     print(f"{'plain':8} {plain_s:8.2f} {len(pairs) / plain_s:12.1f}  generate, one at a time")
     print(f"ratio {plain_s / decaqa_s:.2f}x; identical answers: {same}/{len(pairs)}")
     result = {"ratio": round(plain_s / decaqa_s, 3), "identical": same == len(pairs),
-              "n": len(pairs), "decaqa_s": round(decaqa_s, 3), "plain_s": round(plain_s, 3),
+              "n": len(pairs), "num_beams": qa.num_beams, "decaqa_s": round(decaqa_s, 3), "plain_s": round(plain_s, 3),
               "decaqa_questions_per_s": round(len(pairs) / decaqa_s, 2),
               "plain_questions_per_s": round(len(pairs) / plain_s, 2)}
     sys.stderr.flush()

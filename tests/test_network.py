@@ -181,3 +181,50 @@ def test_decoding_steps_of_many_rows_take_matmuls_and_answer_as_sdpa_does(tok, m
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # bf16: near, not equal
         a, b = (net(**batch, decoder_input_ids=steps[:, :1]).logits for net in (lean, stock))
     assert (a - b).abs().max() < 0.1
+
+
+# -- beam search keeps the cross-attention's keys where they are ---------------------------------
+@pytest.mark.parametrize("arch", ["t5", "t5+copy", "bart"])
+def test_beam_search_leaves_the_cross_attention_cache_alone_and_answers_as_generate(
+        tok, arch) -> None:
+    import copy as copying
+
+    from transformers.cache_utils import DynamicLayer
+
+    from decaqa.network import NetworkSettings, build_network
+
+    config = ({**TINY, "num_layers": 2, "dropout_rate": 0.0} if arch != "bart" else
+              {"model_type": "bart", "d_model": 32, "encoder_layers": 2, "decoder_layers": 2,
+               "encoder_attention_heads": 2, "decoder_attention_heads": 2,
+               "encoder_ffn_dim": 64, "decoder_ffn_dim": 64, "max_position_embeddings": 64,
+               "dropout": 0.0})
+    torch.manual_seed(0)
+    lean = build_network(NetworkSettings(config=config, copy="context+question"
+                                         if arch == "t5+copy" else None), tok).eval()
+    assert "_reorder_cache" in vars(lean)
+    stock = copying.deepcopy(lean)
+    del stock._reorder_cache                     # transformers' own: every cache follows
+    batch = tok(["who founded Bousti Bank ?", "Krir Shakeitrourt founded Bousti Bank in 1986 ."
+                 " He was 42 years old in 2016 ."], return_tensors="pt", padding=True)
+    gathered = []
+    real = DynamicLayer.reorder_cache
+    with pytest.MonkeyPatch.context() as mp, torch.no_grad():
+        mp.setattr(DynamicLayer, "reorder_cache",
+                   lambda layer, idx: gathered.append(layer.keys.shape[2]) or real(layer, idx))
+        out = {}
+        for name, net in (("stock", stock), ("lean", lean)):
+            gathered.clear()
+            out[name] = net.generate(**batch, num_beams=4, num_return_sequences=4,
+                                     max_new_tokens=8, output_scores=True,
+                                     return_dict_in_generate=True)
+            out[name + "_gathered"] = list(gathered)
+    assert torch.equal(out["lean"].sequences, out["stock"].sequences)
+    assert torch.equal(out["lean"].sequences_scores, out["stock"].sequences_scores)
+    source = batch.input_ids.shape[1]
+    assert source > 8 + 1                        # longer than any decoder cache here
+    # stock gathers the decoder's own cache (as long as the answer so far) and the
+    # cross-attention's (as long as the source) in both layers at every step; lean gathers
+    # only the decoder's own
+    steps = len(out["lean_gathered"]) // 2
+    assert steps >= 3 and max(out["lean_gathered"]) < source
+    assert sorted(out["stock_gathered"]) == sorted(out["lean_gathered"] + [source] * 2 * steps)
