@@ -3,9 +3,9 @@
 decaqa: ``qa.ask_batch(pairs, task=...)`` — the one answering path: sorted by length, cut into
 token-budget batches that never mix generation caps, each padded to its own longest input.
 plain: the same model answering each question alone with ``model.generate`` (same input
-format, same per-task length cap, same precision). The answers must be identical. Each way
-first answers the first 16 questions untimed, so that neither pays the one-time costs (the
-first calls of the kernels at each shape) inside its measured time, and then answers all of
+format, same per-task length cap and beams, same precision). The answers must be identical.
+Each way first answers the first 16 questions untimed, so that neither pays the one-time costs
+(the first calls of the kernels at each shape) inside its measured time, and then answers all of
 them ``--rounds`` times, the two ways taking turns; each way's fastest round counts. On a
 shared two-core machine one pass of the same batched answering takes 1.6-3.0 s from one
 minute to the next, more than the differences measured here.
@@ -17,7 +17,7 @@ for ``--train-steps`` steps here first, so that answers end where a trained mode
     python benchmarks/ask_throughput.py [--model runs/quickstart/model] [--n 512] [--rounds 3]
                                         [--num-beams N]
 
-Ends with one JSON line: ratio, identical, n, num_beams, decaqa_s, plain_s, decaqa_questions_per_s,
+Ends with one JSON line: ratio, identical, n, num_beams, task_beams, decaqa_s, plain_s, decaqa_questions_per_s,
 plain_questions_per_s.
 """
 from __future__ import annotations
@@ -76,7 +76,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="timed rounds of each way, taking turns; the fastest counts")
     parser.add_argument("--num-beams", type=int,
-                        help="answer with this many beams, both ways (default: the model's own)")
+                        help="answer every task with this many beams, both ways (default: the "
+                             "model's own, per task)")
     args = parser.parse_args()
     print(f"machine: {describe_machine()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +85,7 @@ def main() -> None:
                                                                       args.train_steps)
         qa = decaqa.load(str(path), device=args.device)
         if args.num_beams is not None:
-            qa.num_beams = args.num_beams
+            qa.num_beams, qa.task_beams = args.num_beams, {}
         items = questions(args.n)
         pairs = [(q, c) for _, q, c in items]
         tasks = [t for t, _, _ in items]
@@ -93,7 +94,7 @@ def main() -> None:
         device = next(model.parameters()).device
 
         def one_by_one(asked: list[tuple[str, str]], asked_tasks: list[str]) -> list[str]:
-            """plain: one question at a time, the same format, cap and precision"""
+            """plain: one question at a time, the same format, cap, beams and precision"""
             out = []
             with torch.no_grad():
                 for task, (q, c) in zip(asked_tasks, asked):
@@ -101,7 +102,7 @@ def main() -> None:
                     with autocast(qa.precision, device):
                         got = model.generate(input_ids=torch.tensor([ids], device=device),
                                              max_new_tokens=qa.cap(task),
-                                             num_beams=qa.num_beams, do_sample=False)
+                                             num_beams=qa.beams(task), do_sample=False)
                     out.append(tok.decode(got[0], skip_special_tokens=True).strip())
             return out
 
@@ -118,14 +119,16 @@ def main() -> None:
 
     same = sum(a == b for a, b in zip(batched, plain))
     print(f"model: {path} ({qa.precision}, {sum(p.numel() for p in model.parameters()):,} "
-          f"parameters, {qa.num_beams} beam{'s' if qa.num_beams > 1 else ''})")
+          f"parameters; beams: {qa.num_beams}"
+          f"{''.join(f', {t} {b}' for t, b in qa.task_beams.items())})")
     print(f"{'':8} {'seconds':>8} {'questions/s':>12}")
     print(f"{'decaqa':8} {decaqa_s:8.2f} {len(pairs) / decaqa_s:12.1f}  ask_batch: sorted, "
           f"token-budget batches of <= {qa.batch_size} rows")
     print(f"{'plain':8} {plain_s:8.2f} {len(pairs) / plain_s:12.1f}  generate, one at a time")
     print(f"ratio {plain_s / decaqa_s:.2f}x; identical answers: {same}/{len(pairs)}")
     result = {"ratio": round(plain_s / decaqa_s, 3), "identical": same == len(pairs),
-              "n": len(pairs), "num_beams": qa.num_beams, "decaqa_s": round(decaqa_s, 3), "plain_s": round(plain_s, 3),
+              "n": len(pairs), "num_beams": qa.num_beams, "task_beams": qa.task_beams,
+              "decaqa_s": round(decaqa_s, 3), "plain_s": round(plain_s, 3),
               "decaqa_questions_per_s": round(len(pairs) / decaqa_s, 2),
               "plain_questions_per_s": round(len(pairs) / plain_s, 2)}
     sys.stderr.flush()

@@ -445,7 +445,8 @@ class Adapters:
         if self.settings.mode == "routed":
             if beams > 1:
                 raise DataError("A routed (Poly) adapter answers greedily: peft's Poly does "
-                                "not follow beam search; set num_beams to 1.")
+                                "not follow beam search; set num_beams to 1 and task_beams to "
+                                "null.")
             index = torch.tensor([self.tasks.index(t) for t in tasks],
                                  device=next(model.parameters()).device)
             yield {"task_ids": index}

@@ -94,10 +94,12 @@ def _device(model: PreTrainedModel) -> torch.device:
 @torch.no_grad()
 def generate_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                      sources: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],
-                     num_beams: int = 1, max_rows: int = 64, max_tokens: int | None = None,
+                     num_beams: int | Sequence[int] = 1, max_rows: int = 64,
+                     max_tokens: int | None = None,
                      precision: str | None = None, tasks: Sequence[str | None] | None = None,
                      adapters: Any = None) -> list[str]:
-    """Answer tokenized inputs; ``max_new_tokens`` is one cap or one per input.
+    """Answer tokenized inputs; ``max_new_tokens`` is one cap or one per input, and so is
+    ``num_beams`` (the beam width; 1: greedy).
 
     ``adapters`` (`decaqa.adapters.Adapters`) route each row to its task's adapter
     (``tasks``, one per input): a batch of rows that may share it, the rest by task.
@@ -106,6 +108,21 @@ def generate_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         return []
     caps = ([int(max_new_tokens)] * len(sources) if isinstance(max_new_tokens, int)
             else [int(c) for c in max_new_tokens])
+    if not isinstance(num_beams, int):  # one width per input: a batch never mixes widths
+        widths = [int(b) for b in num_beams]
+        if len(set(widths)) > 1:
+            texts = [""] * len(sources)
+            for width in sorted(set(widths)):
+                idx = [i for i, b in enumerate(widths) if b == width]
+                got = generate_answers(model, tokenizer, [sources[i] for i in idx],
+                                       [caps[i] for i in idx], width, max_rows=max_rows,
+                                       max_tokens=max_tokens, precision=precision,
+                                       tasks=None if tasks is None else [tasks[i] for i in idx],
+                                       adapters=adapters)
+                for i, text in zip(idx, got):
+                    texts[i] = text
+            return texts
+        num_beams = widths[0]
     rows, keys = _routing(adapters, tasks, len(sources))
     device = _device(model)
     answers: list[str] = [""] * len(sources)
@@ -272,6 +289,11 @@ def rank_choices(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
             for opts, s in zip(choices, scores)]
 
 
+def task_beams(task: str | None, beams: Mapping[str, int] | None, default: int) -> int:
+    """How many beams answer ``task``: the task's own width (``beams``), else ``default``."""
+    return int((beams or {}).get(task) or default) if task is not None else int(default)
+
+
 def task_cap(task: str | None, caps: Mapping[str, int] | None, default: int) -> int:
     """How many tokens an answer of ``task`` may have: the task's own cap, else ``default``.
     Asked without a task, the longest of them all, so that no answer is cut shorter than its
@@ -284,17 +306,19 @@ def task_cap(task: str | None, caps: Mapping[str, int] | None, default: int) -> 
 def answer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
            sources: Sequence[Sequence[int]], tasks: Sequence[str | None] | None = None, *,
            caps: Mapping[str, int] | None = None, default_cap: int = 64, num_beams: int = 1,
+           beams: Mapping[str, int] | None = None,
            choices: Sequence[Sequence[str] | None] | None = None, mode: str = "generate",
            max_rows: int = 64, max_tokens: int | None = None, precision: str | None = None,
            adapters: Any = None) -> list[str]:
     """Answer tokenized inputs, each as its task is answered: the one place that decides
-    generate-or-rank and the length cap (validation, evaluate, ask and the time budget's
-    estimate all come here).
+    generate-or-rank, the length cap and the beams (validation, evaluate, ask and the time
+    budget's estimate all come here).
 
     ``tasks``: one per input (None: no task; with adapters, each routes to its task's).
     ``choices``: per input its answer choices or None; with ``mode`` ``rank`` or
     ``rank_mean`` an input with choices is answered by the likeliest one (summed or per-token
-    log-likelihood), the others are generated up to ``task_cap(task, caps, default_cap)``.
+    log-likelihood), the others are generated up to ``task_cap(task, caps, default_cap)``
+    with ``task_beams(task, beams, num_beams)`` beams.
     """
     if mode not in CHOICE_MODES:
         raise ConfigError(f"Unknown choices mode '{mode}'; use one of "
@@ -317,7 +341,8 @@ def answer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     if generated:
         texts = generate_answers(model, tokenizer, [sources[i] for i in generated],
                                  [task_cap(tasks[i], caps, default_cap) for i in generated],
-                                 num_beams, tasks=[tasks[i] for i in generated], **batching)
+                                 [task_beams(tasks[i], beams, num_beams) for i in generated],
+                                 tasks=[tasks[i] for i in generated], **batching)
         for i, text in zip(generated, texts):
             out[i] = text
     return out

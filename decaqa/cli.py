@@ -338,8 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask each task's canonical question, its held-out paraphrases, or "
                         "both (all: with retention = paraphrase score / canonical score)")
     p.add_argument("--num-beams", type=int, metavar="N",
-                   help="answer with N beams (default: the run's own, greedy unless it set "
-                        "model.num_beams)")
+                   help="answer every task with N beams (default: the run's own: "
+                        "model.num_beams, and model.task_beams for the tasks it names)")
     _base_args(p)
     p.add_argument("--output", metavar="FILE", help="write the results as JSON")
     p.add_argument("--predictions", metavar="FILE", help="write predictions as JSONL")

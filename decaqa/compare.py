@@ -262,7 +262,10 @@ class Compare:
     def evaluate(self, model: Path | str, tasks: Sequence[str], limit: int | None,
                  name: str) -> tuple[dict[str, float], list[dict]]:
         """Scores of ``tasks`` through the model (an export or an adapters folder), by
-        `decaqa evaluate`'s path, and its predictions."""
+        `decaqa evaluate`'s path, and its predictions. Every way answers every task with the
+        base's ``num_beams``, tasks with beams of their own (``task_beams``) included: the base
+        and each way are scored alike (a way's fit records no beams of its own, and a routed
+        adapter cannot beam)."""
         from decaqa.evaluate import evaluate_model
 
         if not tasks:
@@ -273,7 +276,8 @@ class Compare:
             results, preds = evaluate_model(str(model), ",".join(tasks), limit=limit,
                                             data_files=files or None,
                                             tasks_dir=self.s.tasks_dir or None,
-                                            precision=self.s.precision)
+                                            precision=self.s.precision,
+                                            num_beams=self.info.generation.num_beams)
         return {t: results["tasks"][t]["score"] for t in tasks}, preds
 
     def answer_ms(self, models: dict[str, Path | str]) -> float:

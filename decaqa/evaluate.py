@@ -65,8 +65,8 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     and scored once; every process returns the same results. ``base``/``other_base``: an
     adapters folder's base (`decaqa.store.load`); with adapters each task's result says who
     answered it (``answered_by``: its adapter, or the base for a task it has none for).
-    ``num_beams``: answer with this many beams instead of the run's own (greedy unless it
-    said otherwise); results record which.
+    ``num_beams``: answer every task with this many beams instead of the run's own (greedy
+    unless it said otherwise, or gave a task beams of its own); results record which.
     """
     if devices < 1:
         raise ConfigError(f"--devices must be at least 1, got {devices}.")
@@ -88,8 +88,8 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     loaded = store.load(model_path, base=base, other_base=other_base)
     info, tokenizer = loaded.info, loaded.tokenizer
     generation = asdict(info.generation)
-    if num_beams is not None:
-        generation["num_beams"] = num_beams
+    if num_beams is not None:  # every task with these beams, its own too
+        generation["num_beams"], generation["task_beams"] = num_beams, {}
     module = Seq2SeqQA(model=str(model_path), choices=choices, **generation)
     module.model, module.adapters = loaded.model, loaded.adapters  # each task to its adapter
     names = resolve_tasks(tasks, info.trained_tasks, tasks_dir)

@@ -51,6 +51,9 @@ class Seq2SeqQA(pl.LightningModule):
         max_new_tokens: the answer cap at validation and answering for a task whose data
             gives no cap of its own.
         num_beams: beams when generating (1: greedy).
+        task_beams: tasks answered with beams of their own, ``{task: beams}`` (the others with
+            ``num_beams``); the quickstart gives iwslt and cnn_dailymail four, as T5 does for
+            translation and summaries (docs/asking.md#beams).
         choices: how tasks with answer choices are answered at validation: ``generate``, or
             ``rank`` / ``rank_mean`` (the likeliest choice, by summed or per-token
             log-likelihood), which always gives a valid label.
@@ -74,7 +77,7 @@ class Seq2SeqQA(pl.LightningModule):
                  learning_rate: float = 1e-3, weight_decay: float = 0.01,
                  warmup_steps: int = 100, schedule: str = "linear",
                  max_new_tokens: int = store.MAX_NEW_TOKENS, num_beams: int = store.NUM_BEAMS,
-                 choices: str = "generate",
+                 task_beams: dict[str, int] | None = None, choices: str = "generate",
                  copy: str | None = None, trust_remote_code: bool = False,
                  adapter: dict[str, Any] | None = None, compile: bool = False):
         super().__init__()
@@ -88,6 +91,12 @@ class Seq2SeqQA(pl.LightningModule):
         if AdapterSettings.of(adapter) is not None and not model:
             raise ConfigError("Adapters train over a frozen pretrained base: set model.model to "
                               "a hub name or a model folder (runs/<name>/model).")
+        widths = {"model.num_beams": num_beams,
+                  **{f"model.task_beams.{t}": b for t, b in (task_beams or {}).items()}}
+        bad = [f"{k} = {b!r}" for k, b in widths.items() if not isinstance(b, int) or b < 1]
+        if bad:
+            raise ConfigError(f"{', '.join(bad)}: beams are whole numbers of at least 1 (1: "
+                              "greedy).")
         if choices not in CHOICE_MODES:
             raise ConfigError(f"Unknown choices mode '{choices}'; use one of "
                               f"{', '.join(CHOICE_MODES)}.")
@@ -202,6 +211,7 @@ class Seq2SeqQA(pl.LightningModule):
         return answer(self.model, self.tokenizer, sources, [task] * n,
                       caps={task: cap} if cap else None,
                       default_cap=self.hparams.max_new_tokens, num_beams=self.hparams.num_beams,
+                      beams=self.hparams.get("task_beams"),
                       choices=[answering.get("choices")] * n, mode=self.hparams.choices,
                       max_rows=answering["max_rows"], max_tokens=answering.get("max_tokens"),
                       adapters=self.adapters)
@@ -254,7 +264,8 @@ class Seq2SeqQA(pl.LightningModule):
         if self._trainer is not None:
             fields["precision"] = str(self.trainer.precision)  # ask decodes as validation did
         fields["generation"] = {"max_new_tokens": self.hparams.max_new_tokens,
-                                "num_beams": self.hparams.num_beams}
+                                "num_beams": self.hparams.num_beams,
+                                "task_beams": dict(self.hparams.get("task_beams") or {})}
         return store.ExportInfo.from_dict(fields)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decaqa import store
-from decaqa.answer import CHOICE_MODES, answer, task_cap
+from decaqa.answer import CHOICE_MODES, answer, task_beams, task_cap
 from decaqa.errors import DataError
 from decaqa.example import clip_ids, format_input
 from decaqa.tasks import get_task, iter_examples
@@ -39,6 +39,7 @@ class QA:
         self.max_source_tokens = self.info.max_source_tokens
         self.max_new_tokens = self.info.generation.max_new_tokens
         self.num_beams = self.info.generation.num_beams
+        self.task_beams = dict(self.info.generation.task_beams)  # {task: beams}: its own
         self.batch_size = self.info.eval_batch_size
         self.max_tokens = self.info.eval_max_tokens
         self.truncated = 0  # inputs cut to max_source_tokens so far, reported on stderr
@@ -72,6 +73,10 @@ class QA:
         """How many tokens an answer of ``task`` may have (without one: the longest cap of any
         task, `decaqa.answer.task_cap`)."""
         return task_cap(task, self.info.caps, self.max_new_tokens)
+
+    def beams(self, task: str | None) -> int:
+        """How many beams answer a question of ``task`` (`decaqa.answer.task_beams`)."""
+        return task_beams(task, self.task_beams, self.num_beams)
 
     def ask(self, question: str, context: str, task: str | None = None,
             choices: Sequence[str] | None = None, rank: str = "rank") -> str:
@@ -122,8 +127,9 @@ class QA:
         """The one answering path (`decaqa.answer.answer`) with this model's settings."""
         return answer(self.model, self.tokenizer, sources, tasks, caps=self.info.caps,
                       default_cap=self.max_new_tokens, num_beams=self.num_beams,
-                      choices=choices, mode=mode, max_rows=self.batch_size,
-                      max_tokens=self.max_tokens, precision=self.precision,
+                      beams=self.task_beams, choices=choices, mode=mode,
+                      max_rows=self.batch_size, max_tokens=self.max_tokens,
+                      precision=self.precision,
                       adapters=self.adapters)
 
     def encode(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:

@@ -49,10 +49,12 @@ PRECISION = "32-true"
 
 @dataclass
 class Generation:
-    """Decoding settings: the default answer cap (a task's own cap overrides it) and beams."""
+    """Decoding settings: the default answer cap (a task's own cap overrides it), the default
+    beams, and the tasks answered with beams of their own (``task_beams``)."""
 
     max_new_tokens: int = MAX_NEW_TOKENS
     num_beams: int = NUM_BEAMS
+    task_beams: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,7 +98,8 @@ class ExportInfo:
             gen = values["generation"]
             values["generation"] = Generation(
                 int(gen.get("max_new_tokens", MAX_NEW_TOKENS)),
-                int(gen.get("num_beams", NUM_BEAMS)))
+                int(gen.get("num_beams", NUM_BEAMS)),
+                {str(t): int(b) for t, b in (gen.get("task_beams") or {}).items()})
         for key in ("max_source_tokens", "eval_batch_size"):
             if values.get(key) is not None:
                 values[key] = int(values[key])
@@ -215,7 +218,8 @@ def checkpoint_info(ckpt: Mapping[str, Any]) -> ExportInfo:
     hp = ckpt.get("hyper_parameters", {})
     saved = dict(ckpt.get(INFO) or {})
     saved.setdefault("generation", {"max_new_tokens": hp.get("max_new_tokens", MAX_NEW_TOKENS),
-                                    "num_beams": hp.get("num_beams", NUM_BEAMS)})
+                                    "num_beams": hp.get("num_beams", NUM_BEAMS),
+                                    "task_beams": hp.get("task_beams") or {}})
     return ExportInfo.from_dict(saved, "the checkpoint's decaqa_info")
 
 

@@ -324,3 +324,47 @@ def test_one_function_decides_rank_or_generate_and_the_cap(smoke: Path) -> None:
     assert generated[0] == generate_answers(qa.model, qa.tokenizer, sources[:1],
                                             caps["sst2"])[0]
     assert qa.ask_batch(pairs, task=tasks) == generated       # ask goes the same way
+
+
+def test_tasks_with_beams_of_their_own_are_answered_as_generate_answers_them(smoke: Path
+                                                                              ) -> None:
+    """``task_beams``: a task's rows decode with its own beams (transformers' beam search on
+    that question alone), the other rows greedily, in one call; the export carries them and
+    `ask` follows them."""
+    import torch
+
+    from decaqa import store
+
+    qa = decaqa.load(str(smoke / "model"))
+    assert qa.task_beams == {} and qa.beams("cnn_dailymail") == 1     # the smoke run: greedy
+    torch.manual_seed(0)  # the smoke model ends every answer at once: weights that talk
+    with torch.no_grad():
+        for weight in qa.model.parameters():
+            weight.add_(torch.randn_like(weight))
+    pairs = [("What is the summary?", "Ana Bel founded a bank in Olmora in 1986. " * 6),
+             ("Is this review negative or positive?", "a fine film ."),
+             ("What is the summary?", "Tavo Brenik was born in Olmora. He works for Kestrel."),
+             ("Who founded it?", "Ana Bel founded a bank in Olmora in 1986.")]
+    tasks = ["cnn_dailymail", "sst2", "cnn_dailymail", "squad"]
+    qa.task_beams = {"cnn_dailymail": 3}
+    assert [qa.beams(t) for t in tasks] == [3, 1, 3, 1] and qa.beams(None) == 1
+    got = qa.ask_batch(pairs, task=tasks)
+    for (q, c), task, answer_ in zip(pairs, tasks, got):
+        ids = torch.tensor([qa.encode([(q, c)])[0]])
+        alone = qa.model.generate(input_ids=ids, max_new_tokens=qa.cap(task),
+                                  num_beams=qa.beams(task), do_sample=False)
+        assert answer_ == qa.tokenizer.decode(alone[0], skip_special_tokens=True).strip()
+    # the other tasks' rows answer as they do with no task beams at all; the beams' do not
+    qa.task_beams = {}
+    greedy = qa.ask_batch(pairs, task=tasks)
+    assert [greedy[1], greedy[3]] == [got[1], got[3]]
+    assert (greedy[0], greedy[2]) != (got[0], got[2]) and all(got)
+    # decaqa.json carries them, and a model loaded from it answers with them
+    info = store.ExportInfo.from_dict({**qa.info.to_dict(), "generation": {
+        "max_new_tokens": qa.max_new_tokens, "num_beams": 1,
+        "task_beams": {"cnn_dailymail": 3}}})
+    assert info.to_dict()["generation"]["task_beams"] == {"cnn_dailymail": 3}
+    from decaqa.qa import QA
+
+    again = QA(qa.model, qa.tokenizer, info)
+    assert again.ask_batch(pairs, task=tasks) == got

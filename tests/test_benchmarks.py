@@ -21,8 +21,8 @@ CASES = {
                          {"bare_ms", "fit_ms", "ratio", "same_batches_ms", "same_batches_ratio",
                           "bare_parts_ms", "top_costs", "precision", "machine"}),
     "ask_throughput.py": (["--n", "30", "--train-steps", "30"],
-                          {"ratio", "identical", "n", "decaqa_s", "plain_s",
-                           "decaqa_questions_per_s", "plain_questions_per_s"}),
+                          {"ratio", "identical", "n", "num_beams", "task_beams", "decaqa_s",
+                           "plain_s", "decaqa_questions_per_s", "plain_questions_per_s"}),
     "kernel_choice.py": (["--steps", "8", "--warmup", "3", "--n", "20", "--train-steps", "20",
                           "--no-compile", "--precision", "32-true"],
                          {"train", "answer", "compile_available", "precision", "machine"}),
@@ -79,6 +79,9 @@ def test_benchmark_ends_with_its_json_line(script: str, tmp_path: Path) -> None:
         assert set(load) == SERVE_KEYS and load["sent"] == load["answered"] == load["identical"]
     if script == "ask_throughput.py":
         assert result["n"] == 30 and result["identical"] is True
+        # the quickstart's decoding: four beams for translation and summaries, greedy elsewhere
+        assert result["num_beams"] == 1
+        assert result["task_beams"] == {"iwslt": 4, "cnn_dailymail": 4}
     if script == "kernel_choice.py":   # every kernel measured against the default, both heads
         assert set(result["train"]) == {"copy", "no_copy"} and result["precision"] == "32-true"
         for rows in (*result["train"].values(), result["answer"]):

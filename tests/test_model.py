@@ -25,6 +25,9 @@ TEXT = ["question: Is this review negative or positive? context: a fine film", "
     ({"config": TINY, "choices": "vote"}, "Unknown choices mode 'vote'"),
     ({"config": TINY, "adapter": {"method": "lora"}}, "Adapters train over a frozen pretrained"),
     ({"config": TINY, "copy": "everything"}, "everything"),
+    ({"config": TINY, "num_beams": 0}, r"model.num_beams = 0: beams are whole numbers"),
+    ({"config": TINY, "task_beams": {"iwslt": 4, "cnn_dailymail": 0}},
+     r"model.task_beams.cnn_dailymail = 0: beams are whole numbers of at least 1"),
 ])
 def test_bad_settings_are_one_sentence(settings: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
