@@ -17,8 +17,8 @@ for ``--train-steps`` steps here first, so that answers end where a trained mode
     python benchmarks/ask_throughput.py [--model runs/quickstart/model] [--n 512] [--rounds 3]
                                         [--num-beams N]
 
-Ends with one JSON line: ratio, identical, n, num_beams, task_beams, decaqa_s, plain_s, decaqa_questions_per_s,
-plain_questions_per_s.
+Ends with one JSON line: ratio, identical, n, num_beams, task_beams, decaqa_s, plain_s,
+decaqa_questions_per_s, plain_questions_per_s.
 """
 from __future__ import annotations
 

@@ -263,9 +263,7 @@ class Seq2SeqQA(pl.LightningModule):
         fields = dict(self.info, **extra)
         if self._trainer is not None:
             fields["precision"] = str(self.trainer.precision)  # ask decodes as validation did
-        fields["generation"] = {"max_new_tokens": self.hparams.max_new_tokens,
-                                "num_beams": self.hparams.num_beams,
-                                "task_beams": dict(self.hparams.get("task_beams") or {})}
+        fields["generation"] = store.generation_of(self.hparams)
         return store.ExportInfo.from_dict(fields)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

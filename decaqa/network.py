@@ -57,7 +57,7 @@ def load_pretrained(name_or_path: str, copy: dict[str, Any] | None = None,
         raise CheckpointError(f"'{name_or_path}' is not a seq2seq model ({type(err).__name__}); "
                               "give a hub name or a folder written by save_pretrained / decaqa fit "
                               "(runs/<name>/model).") from err
-    return lean_beams(lean_attention(net))
+    return lean(net)
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,12 @@ def lean_beams(net: PreTrainedModel) -> PreTrainedModel:
     return net
 
 
+def lean(net: PreTrainedModel) -> PreTrainedModel:
+    """What decaqa changes in every network it builds or loads, none of it exported:
+    `lean_attention` and `lean_beams`."""
+    return lean_beams(lean_attention(net))
+
+
 def build_network(settings: NetworkSettings, tokenizer: PreTrainedTokenizerBase,
                   adapters: Any = None) -> PreTrainedModel:
     """The run's network, with ``adapters`` (`decaqa.adapters.Adapters`, fresh) over it when
@@ -286,4 +292,4 @@ def build_from_config(config: dict[str, Any] | None,
         raise ConfigError(f"Bad model config {config} ({type(err).__name__}: {err}); give "
                           "`model_type` (t5, bart, pegasus, ...) and fields of its config, such "
                           "as d_model, d_ff, num_layers, num_heads for t5.") from err
-    return lean_beams(lean_attention(net))
+    return lean(net)

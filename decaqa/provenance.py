@@ -69,16 +69,14 @@ _IMPORTED = time.time()
 def provenance(trainer: Any, module: Any, data: Any, checkpoint: str | None) -> dict[str, Any]:
     """Everything needed to reproduce a figure: tasks, data, decoding, seed, versions."""
     from decaqa import __version__
+    from decaqa.store import generation_of
 
     return {
         "decaqa_version": __version__,
         "torch_version": _torch_version(),
         "machine": describe_machine(),
         "model": module.hparams.model or {"from_scratch": module.hparams.config},
-        "generation": {"max_new_tokens": module.hparams.max_new_tokens,
-                       "num_beams": module.hparams.num_beams,
-                       "task_beams": dict(module.hparams.get("task_beams") or {}),
-                       "do_sample": False},
+        "generation": {**generation_of(module.hparams), "do_sample": False},
         "input_format": data.input_format,
         "max_source_tokens": data.max_source_tokens,
         "batch_size": data.batching.batch_size, "batching": data.batching.settings(),

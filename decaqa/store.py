@@ -57,6 +57,15 @@ class Generation:
     task_beams: dict[str, int] = field(default_factory=dict)
 
 
+def generation_of(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's decoding settings from its hyperparameters (`Seq2SeqQA`'s, live or read from a
+    checkpoint; an older run without one of them gets its default): what decaqa.json's
+    ``generation`` and the provenance record."""
+    return {"max_new_tokens": hparams.get("max_new_tokens", MAX_NEW_TOKENS),
+            "num_beams": hparams.get("num_beams", NUM_BEAMS),
+            "task_beams": dict(hparams.get("task_beams") or {})}
+
+
 @dataclass
 class ExportInfo:
     """decaqa.json: what answering needs beside the weights, as the run recorded it.
@@ -217,9 +226,7 @@ def checkpoint_info(ckpt: Mapping[str, Any]) -> ExportInfo:
     """The answering facts a checkpoint holds (older ones: the decoding from the hparams)."""
     hp = ckpt.get("hyper_parameters", {})
     saved = dict(ckpt.get(INFO) or {})
-    saved.setdefault("generation", {"max_new_tokens": hp.get("max_new_tokens", MAX_NEW_TOKENS),
-                                    "num_beams": hp.get("num_beams", NUM_BEAMS),
-                                    "task_beams": hp.get("task_beams") or {}})
+    saved.setdefault("generation", generation_of(hp))
     return ExportInfo.from_dict(saved, "the checkpoint's decaqa_info")
 
 
