@@ -263,10 +263,11 @@ class Server:
         return self.qa.info.tasks if self.qa is not None else {}
 
     def catalog(self) -> dict[str, Any]:
-        """GET /tasks: each task's cap, who answers it, its question and choices."""
+        """GET /tasks: each task's cap and beams, who answers it, its question and choices."""
         qa = self.qa
         return {"model": self.name,
-                "tasks": {t: {"cap": qa.cap(t), "answered_by": qa.answered_by(t),
+                "tasks": {t: {"cap": qa.cap(t), "beams": qa.beams(t),
+                              "answered_by": qa.answered_by(t),
                               "question": spec.get("question"), "choices": spec.get("choices")}
                           for t, spec in qa.info.tasks.items()},
                 "adapters": qa.adapters.names if qa.adapters is not None else [],

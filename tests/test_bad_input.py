@@ -153,6 +153,8 @@ def config(tmp_path: Path, text: str) -> str:
     ("not_yaml", "is not valid YAML"),
     ("not_a_mapping", "holds a list, not a mapping"),
     ("missing_config", "does not exist"),
+    ("misspelt_task_beams", "model.task_beams names a task decaqa does not know: Unknown task "
+                            "'iwlst'; did you mean iwslt"),
 ])
 def test_bad_config(case: str, expected: str, tmp_path: Path, capsys):
     args = ["fit", "--config", str(SMOKE), "--run_dir", str(tmp_path / "run")]
@@ -163,7 +165,8 @@ def test_bad_config(case: str, expected: str, tmp_path: Path, capsys):
              "negative_steps": lambda: ["--trainer.max_steps", "-5"],
              "not_yaml": lambda: ["--config", config(tmp_path, "data: [unclosed\n  : x\n")],
              "not_a_mapping": lambda: ["--config", config(tmp_path, "- a\n- b\n")],
-             "missing_config": lambda: ["--config", str(tmp_path / "nope.yaml")]}[case]()
+             "missing_config": lambda: ["--config", str(tmp_path / "nope.yaml")],
+             "misspelt_task_beams": lambda: ["--model.task_beams", '{"iwlst": 4}']}[case]()
     message = said(capsys, run(args + extra))
     assert expected in message, message
     assert not (tmp_path / "run" / "checkpoints").exists()   # refused before any training
@@ -212,3 +215,22 @@ def test_an_empty_question_or_context(capsys):
     assert "context of question 0 is empty" in message
 
 
+
+
+def test_task_beams_may_name_any_known_task(tmp_path: Path, fresh_registry):
+    """A known task outside the run (the quickstart's config reused for a subset of its tasks)
+    or one of the run's own tasks folders passes; a name no folder defines does not."""
+    from decaqa.errors import ConfigError
+    from decaqa.run import check_task_beams
+
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "mine.py").write_text('''from decaqa import Task
+task = Task(name="mine", dataset="x", questions=["Q?"], metric="em")
+@task.converter
+def convert(row):
+    return {"context": row["text"], "answer": "a"}
+''')
+    check_task_beams({"iwslt": 4, "mine": 2}, [str(tmp_path / "tasks")])
+    check_task_beams(None, [])
+    with pytest.raises(ConfigError, match="Unknown task 'mine'"):
+        check_task_beams({"mine": 2}, [])

@@ -102,6 +102,8 @@ def test_tasks_health_and_the_openapi_page(server: Served, model: Path) -> None:
     catalog = server.client.get("/tasks").json()
     assert set(catalog["tasks"]) == set(qa.info.tasks)
     assert catalog["tasks"]["cnn_dailymail"]["cap"] == qa.cap("cnn_dailymail")
+    # the smoke run answers every task greedily (the quickstart: four beams for two tasks)
+    assert {t: v["beams"] for t, v in catalog["tasks"].items()} == dict.fromkeys(qa.info.tasks, 1)
     assert catalog["default_cap"] == qa.cap(None) and catalog["adapters"] == []
     assert server.client.get("/health").json()["status"] == "ready"
     paths = server.client.get("/openapi.json").json()["paths"]
