@@ -14,10 +14,12 @@ __all__ = ["CheckpointError", "ConfigError", "DataError", "DecaqaError", "QAExam
 
 
 def load(path: str, device: str | None = None, trust_remote_code: bool = False,
-         adapters: str | None = None, base: str | None = None, other_base: bool = False):
+         adapters: str | None = None, base: str | None = None, other_base: bool = False,
+         num_beams: int | None = None):
     """Load a trained model for asking: ``decaqa.load("runs/quickstart/model").ask(q, c)``;
     with ``adapters="runs/x/adapters"``, over the base ``path``, each task its own adapter
-    and a task without one the base (`decaqa.qa.load`: ``base``, ``other_base``)."""
+    and a task without one the base (`decaqa.qa.load`: ``base``, ``other_base``);
+    ``num_beams``: every task answered with that many beams (1: greedy), not the run's own."""
     from decaqa.qa import load as _load  # torch and transformers only when asked for
 
-    return _load(path, device, trust_remote_code, adapters, base, other_base)
+    return _load(path, device, trust_remote_code, adapters, base, other_base, num_beams)

@@ -115,7 +115,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from decaqa.qa import check_pairs, load
 
     check_pairs([(args.question, args.context)])  # before the model loads: fail fast
-    print(load(args.model, base=args.base, other_base=args.allow_other_base).ask(
+    print(load(args.model, base=args.base, other_base=args.allow_other_base,
+               num_beams=args.num_beams).ask(
         args.question, args.context, task=args.task, choices=args.choice or None))
     return 0
 
@@ -127,7 +128,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = ServeSettings(args.max_batch, args.batch_timeout_ms, args.max_queue,
                              args.max_body_kb * 1000)
     return serve(args.model, args.adapters, args.base, args.allow_other_base, args.host,
-                 args.port, settings, args.log_level)
+                 args.port, settings, args.log_level, num_beams=args.num_beams)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -230,6 +231,12 @@ def _write_json(path: str, data: dict) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
+def _num_beams_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--num-beams", type=int, metavar="N",
+                   help="answer every task with N beams, 1 greedy (default: the run's own: "
+                        "model.num_beams, and model.task_beams for the tasks it names)")
+
+
 def _base_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", metavar="PATH",
                         help="with an adapters folder as --model: the base they go over "
@@ -287,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--question", required=True)
     p.add_argument("--context", required=True)
     p.add_argument("--task", help="the task the question belongs to (its answer-length cap)")
+    _num_beams_arg(p)
     p.add_argument("--choice", action="append", metavar="TEXT",
                    help="an answer choice (repeat); the likeliest one is printed")
     _base_args(p)
@@ -310,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "far apart (default 10; one client alone never waits)")
     p.add_argument("--max-queue", type=int, default=256,
                    help="requests waiting at most; past it, 503 with Retry-After (default 256)")
+    _num_beams_arg(p)
     p.add_argument("--max-body-kb", type=int, default=1000,
                    help="the largest request body accepted, in kB (default 1000)")
     p.add_argument("--log-level", default="warning",
@@ -337,9 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
                    default="canonical",
                    help="ask each task's canonical question, its held-out paraphrases, or "
                         "both (all: with retention = paraphrase score / canonical score)")
-    p.add_argument("--num-beams", type=int, metavar="N",
-                   help="answer every task with N beams (default: the run's own: "
-                        "model.num_beams, and model.task_beams for the tasks it names)")
+    _num_beams_arg(p)
     _base_args(p)
     p.add_argument("--output", metavar="FILE", help="write the results as JSON")
     p.add_argument("--predictions", metavar="FILE", help="write predictions as JSONL")

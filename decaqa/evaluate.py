@@ -70,8 +70,9 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
     """
     if devices < 1:
         raise ConfigError(f"--devices must be at least 1, got {devices}.")
-    if num_beams is not None and num_beams < 1:
-        raise ConfigError(f"--num-beams must be at least 1 (1: greedy), got {num_beams}.")
+    from decaqa import store
+
+    store.check_num_beams(num_beams)
     if questions not in QUESTION_CHOICES:
         raise ConfigError(f"Unknown --questions '{questions}'; use one of "
                           f"{', '.join(QUESTION_CHOICES)}.")
@@ -80,16 +81,13 @@ def evaluate_model(model_path: str, tasks: str | None = None, split: str = "vali
 
     from dataclasses import asdict
 
-    from decaqa import store
     from decaqa.data import TaskDataModule
     from decaqa.model import Seq2SeqQA
 
     # an export folder, an adapters folder (over the base it names) or a checkpoint
     loaded = store.load(model_path, base=base, other_base=other_base)
     info, tokenizer = loaded.info, loaded.tokenizer
-    generation = asdict(info.generation)
-    if num_beams is not None:  # every task with these beams, its own too
-        generation["num_beams"], generation["task_beams"] = num_beams, {}
+    generation = asdict(info.generation.with_beams(num_beams))
     module = Seq2SeqQA(model=str(model_path), choices=choices, **generation)
     module.model, module.adapters = loaded.model, loaded.adapters  # each task to its adapter
     names = resolve_tasks(tasks, info.trained_tasks, tasks_dir)

@@ -6,6 +6,7 @@ Light enough for a notebook: no Lightning, no `datasets`; every answer goes thro
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -178,7 +179,7 @@ def check_pairs(pairs: Sequence[tuple[str, str]]) -> None:
 
 def load(path: str | Path, device: str | None = None, trust_remote_code: bool = False,
          adapters: str | Path | None = None, base: str | Path | None = None,
-         other_base: bool = False) -> QA:
+         other_base: bool = False, num_beams: int | None = None) -> QA:
     """Load a decaqa export folder (runs/<name>/model), any HF seq2seq model, or a .ckpt.
 
     ``adapters``: a folder of adapters a run wrote (runs/<name>/adapters) to put over the
@@ -189,7 +190,12 @@ def load(path: str | Path, device: str | None = None, trust_remote_code: bool = 
 
     A model that asks to run code of its own (its config's auto_map) is refused unless
     ``trust_remote_code=True``: that code would run with your rights.
+
+    ``num_beams``: answer every task with this many beams (1: greedy) instead of the run's
+    own decoding (`store.Generation.with_beams`).
     """
+    store.check_num_beams(num_beams)  # a bad width: one sentence, before the model loads
     loaded = store.load(path, trust_remote_code, adapters, base, other_base)
     model = loaded.model.to(device) if device else loaded.model
-    return QA(model, loaded.tokenizer, loaded.info, loaded.adapters)
+    info = replace(loaded.info, generation=loaded.info.generation.with_beams(num_beams))
+    return QA(model, loaded.tokenizer, info, loaded.adapters)

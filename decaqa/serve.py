@@ -441,16 +441,19 @@ class Spawned:
 def serve(model: str, adapters: str | None = None, base: str | None = None,
           other_base: bool = False, host: str = "127.0.0.1", port: int = 8000,
           settings: ServeSettings | None = None, log_level: str = "warning",
-          trust_remote_code: bool = False) -> int:
-    """Run the server until SIGTERM or Ctrl-C; 0 once drained, 2 if the model failed."""
+          trust_remote_code: bool = False, num_beams: int | None = None) -> int:
+    """Run the server until SIGTERM or Ctrl-C; 0 once drained, 2 if the model failed.
+    ``num_beams``: every task answered with this many beams instead of the run's own."""
     import uvicorn
 
     from decaqa import store
     from decaqa.qa import load
 
     store.answering_info(model, adapters, base, other_base)  # a wrong path: one sentence now
+    store.check_num_beams(num_beams)
     server = Server(lambda: load(model, trust_remote_code=trust_remote_code, adapters=adapters,
-                                 base=base, other_base=other_base), settings,
+                                 base=base, other_base=other_base, num_beams=num_beams),
+                    settings,
                     name=str(adapters or model))
     sock = bind(host, port)
     config = uvicorn.Config(server.app, log_level=log_level, timeout_graceful_shutdown=60,

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from decaqa.errors import CheckpointError
+from decaqa.errors import CheckpointError, ConfigError
 from decaqa.example import DEFAULT_FORMAT
 
 FORMAT_VERSION = 2         # 1: the files written before this module (no format_version key)
@@ -55,6 +55,19 @@ class Generation:
     max_new_tokens: int = MAX_NEW_TOKENS
     num_beams: int = NUM_BEAMS
     task_beams: dict[str, int] = field(default_factory=dict)
+
+    def with_beams(self, num_beams: int | None) -> "Generation":
+        """These settings with every task answered with ``num_beams`` beams, tasks with beams
+        of their own included (``--num-beams N`` of evaluate, ask and serve); None: as they
+        are."""
+        check_num_beams(num_beams)
+        return self if num_beams is None else Generation(self.max_new_tokens, num_beams, {})
+
+
+def check_num_beams(num_beams: int | None) -> None:
+    """``--num-beams N``: None (the run's own decoding) or a whole number of at least 1."""
+    if num_beams is not None and (not isinstance(num_beams, int) or num_beams < 1):
+        raise ConfigError(f"--num-beams must be at least 1 (1: greedy), got {num_beams}.")
 
 
 def generation_of(hparams: Mapping[str, Any]) -> dict[str, Any]:

@@ -368,3 +368,30 @@ def test_tasks_with_beams_of_their_own_are_answered_as_generate_answers_them(smo
 
     again = QA(qa.model, qa.tokenizer, info)
     assert again.ask_batch(pairs, task=tasks) == got
+
+
+def test_num_beams_at_load_answers_every_task_with_them(smoke: Path, tmp_path: Path,
+                                                         fails) -> None:
+    """``decaqa.load(..., num_beams=N)`` (and ``--num-beams N`` of ask and serve, as of
+    evaluate): every task with N beams, the run's task beams set aside; None keeps them."""
+    import json
+    import shutil
+
+    from decaqa.errors import ConfigError
+
+    folder = tmp_path / "model"
+    shutil.copytree(smoke / "model", folder)
+    info = json.loads((folder / "decaqa.json").read_text())
+    info["generation"]["task_beams"] = {"cnn_dailymail": 3}
+    (folder / "decaqa.json").write_text(json.dumps(info))
+    own = decaqa.load(str(folder))
+    assert (own.num_beams, own.task_beams) == (1, {"cnn_dailymail": 3})
+    assert own.beams("cnn_dailymail") == 3 and own.beams("sst2") == 1
+    two = decaqa.load(str(folder), num_beams=2)
+    assert (two.num_beams, two.task_beams) == (2, {})
+    assert {two.beams(t) for t in two.tasks} == {2}
+    assert decaqa.load(str(folder), num_beams=1).beams("cnn_dailymail") == 1
+    with pytest.raises(ConfigError, match="--num-beams must be at least 1"):
+        decaqa.load(str(folder), num_beams=0)
+    fails(["ask", "--model", str(folder), "--question", "q", "--context", "c",
+           "--num-beams", "0"], "--num-beams must be at least 1 (1: greedy), got 0.")

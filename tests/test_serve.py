@@ -202,10 +202,11 @@ def test_full_queue_is_503_and_sigterm_drains(model: Path) -> None:
     # one pass per request, so a batch of 64 holds the queue for 64 passes through the model:
     # what follows does not hang on which of two threads is faster
     served = Served(str(model), "--max-queue", "64", "--max-batch", "1",
-                    "--batch-timeout-ms", "0")
+                    "--batch-timeout-ms", "0", "--num-beams", "2")
     asks = [body("What is the summary?", f"The council met on day {i}. " * 20)
             for i in range(64)]
-    try:
+    try:  # --num-beams: every task with two beams, as `decaqa.load(..., num_beams=2)` answers
+        assert {t["beams"] for t in served.client.get("/tasks").json()["tasks"].values()} == {2}
         with ThreadPoolExecutor(1) as pool:
             held = pool.submit(served.post, "/ask_batch", {"requests": asks})
             wait_for(served, lambda h: h["pending"] >= 32)  # accepted, half still unanswered
@@ -219,6 +220,9 @@ def test_full_queue_is_503_and_sigterm_drains(model: Path) -> None:
             served.proc.send_signal(signal.SIGTERM)
             answered = held.result(timeout=120)
         assert answered.status_code == 200 and len(answered.json()["answers"]) == 64
+        qa = decaqa.load(str(model), num_beams=2)
+        assert [a["answer"] for a in answered.json()["answers"]] == \
+            [qa.ask(a["question"], a["context"]) for a in asks]
         assert served.proc.wait(60) == 0
         with pytest.raises(httpx.ConnectError):  # gone: new connections are refused
             httpx.post(served.url + "/ask", json=asks[0], timeout=5)
@@ -236,6 +240,7 @@ def test_a_wrong_model_path_or_a_busy_port_is_one_sentence(tmp_path: Path, model
         fails(["serve", str(model), "--port", str(busy.getsockname()[1])], "Cannot listen",
               "--port")
     fails(["serve", str(model), "--max-batch", "0"], "--max-batch must be at least 1")
+    fails(["serve", str(model), "--num-beams", "0"], "--num-beams must be at least 1 (1: greedy)")
 
 
 @pytest.fixture(scope="module")
