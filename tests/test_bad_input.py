@@ -111,15 +111,22 @@ def test_bad_converter_file(kind: str, tmp_path: Path, capsys, fresh_registry):
     assert expected in message, message
 
 
-def test_unknown_task_and_metric(tmp_path: Path, capsys, fresh_registry):
-    assert "Unknown task 'sst3'; did you mean sst2" in said(capsys, run(["show", "sst3"]))
-    (tmp_path / "tasks").mkdir()
-    (tmp_path / "tasks" / "t.py").write_text('''from decaqa import Task
-task = Task(name="t", dataset="x", questions=["Q?"], metric="acuracy")
+def tasks_folder(tmp_path: Path, name: str, metric: str) -> Path:
+    """``tmp_path/tasks`` holding one converter file: the task ``name`` scored by ``metric``."""
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(f'''from decaqa import Task
+task = Task(name="{name}", dataset="x", questions=["Q?"], metric="{metric}")
 @task.converter
 def convert(row):
-    return {"context": row["text"], "answer": "a"}
+    return {{"context": row["text"], "answer": "a"}}
 ''')
+    return folder
+
+
+def test_unknown_task_and_metric(tmp_path: Path, capsys, fresh_registry):
+    assert "Unknown task 'sst3'; did you mean sst2" in said(capsys, run(["show", "sst3"]))
+    tasks_folder(tmp_path, "t", "acuracy")
     preds = tmp_path / "p.jsonl"
     preds.write_text(lines([{"task": "t", "prediction": "a", "answers": ["a"]}]))
     message = said(capsys, run(["score", str(preds), "--tasks-dir", str(tmp_path / "tasks")]))
@@ -223,14 +230,7 @@ def test_task_beams_may_name_any_known_task(tmp_path: Path, fresh_registry):
     from decaqa.errors import ConfigError
     from decaqa.run import check_task_beams
 
-    (tmp_path / "tasks").mkdir()
-    (tmp_path / "tasks" / "mine.py").write_text('''from decaqa import Task
-task = Task(name="mine", dataset="x", questions=["Q?"], metric="em")
-@task.converter
-def convert(row):
-    return {"context": row["text"], "answer": "a"}
-''')
-    check_task_beams({"iwslt": 4, "mine": 2}, [str(tmp_path / "tasks")])
+    check_task_beams({"iwslt": 4, "mine": 2}, [str(tasks_folder(tmp_path, "mine", "em"))])
     check_task_beams(None, [])
     with pytest.raises(ConfigError, match="Unknown task 'mine'"):
         check_task_beams({"mine": 2}, [])
