@@ -83,9 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.model) if args.model else train_quick_model(Path(tmp) / "run",
                                                                       args.train_steps)
-        qa = decaqa.load(str(path), device=args.device)
-        if args.num_beams is not None:
-            qa.num_beams, qa.task_beams = args.num_beams, {}
+        qa = decaqa.load(str(path), device=args.device, num_beams=args.num_beams)
         items = questions(args.n)
         pairs = [(q, c) for _, q, c in items]
         tasks = [t for t, _, _ in items]
