@@ -36,6 +36,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decaqa.copying import CACHE_FIELDS
 from decaqa.errors import ConfigError
+from decaqa.network import beam_search_rows
 from decaqa.sampling import pad, split_budget
 
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
@@ -139,9 +140,10 @@ def generate_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                 if shrinking:
                     out = greedy_shrinking(model, ids, mask, [caps[i] for i in batch])
                 else:
-                    out = model.generate(input_ids=ids, attention_mask=mask,
-                                         max_new_tokens=caps[batch[0]], num_beams=num_beams,
-                                         do_sample=False, **extra)
+                    with beam_search_rows(num_beams):
+                        out = model.generate(input_ids=ids, attention_mask=mask,
+                                             max_new_tokens=caps[batch[0]], num_beams=num_beams,
+                                             do_sample=False, **extra)
             texts = tokenizer.batch_decode(out, skip_special_tokens=True)
             for i, text in zip(batch, texts):
                 answers[i] = text.strip()

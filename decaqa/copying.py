@@ -189,12 +189,13 @@ class CopyHead(nn.Module):
             dec = torch.cat([decoder_states, previous], -1).to(f)
             enc = encoder_states.to(f)
             query = linear(dec, self.query, self.query_bias)
-            scores = query @ keys.transpose(1, 2) / math.sqrt(query.size(-1))  # (B, T, S)
-            attended, vectors = [], []
+            shared = _shared_rows(query.size(0))
+            scores = _matmul(query, keys.transpose(1, 2), shared) / math.sqrt(query.size(-1))
+            attended, vectors = [], []  # scores: (B, T, S)
             for allowed in ((context, question) if self.sources == 2 else (context,)):
                 weights = _masked_softmax(scores, allowed)
                 attended.append(weights)
-                vectors.append(weights @ enc)
+                vectors.append(_matmul(weights, enc, shared))
             gates = torch.sigmoid(linear(torch.cat([dec, *vectors], -1), self.gate,
                                          self.gate_bias))
             g = gates[..., :1]
@@ -204,6 +205,25 @@ class CopyHead(nn.Module):
                 lam = torch.where(has_question, gates[..., 1:2], torch.ones_like(g))
                 pointer = lam * attended[0] + (1 - lam) * attended[1]
             return g, pointer
+
+
+def _shared_rows(rows: int) -> int:
+    """How many consecutive rows share their source (`decaqa.network.beam_rows`: the beams
+    of one question in beam search), or 1."""
+    from decaqa.network import beam_rows
+
+    shared = beam_rows()
+    return shared if shared > 1 and rows % shared == 0 else 1
+
+
+def _matmul(a: torch.Tensor, b: torch.Tensor, shared: int) -> torch.Tensor:
+    """``a @ b`` for (rows, T, k) by (rows, k, n), where each run of ``shared`` rows of ``b``
+    is the same (the beams of one question): ``b`` read once per run, not once per row."""
+    if shared == 1:
+        return a @ b
+    rows, steps = a.shape[0], a.shape[1]
+    out = a.reshape(rows // shared, shared * steps, a.shape[2]) @ b[::shared]
+    return out.view(rows, steps, b.shape[2])
 
 
 def _masked_softmax(scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:

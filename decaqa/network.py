@@ -10,6 +10,8 @@ a module's saved weights into it.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import sys
 from dataclasses import dataclass
@@ -121,7 +123,8 @@ def _lean_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
         bias = kwargs.get("position_bias")
         mask = (attention_mask if bias is None
                 else create_position_bias_mask(bias, attention_mask, False, query, key))
-        return _one_query(query, key, value, mask, kwargs.get("scaling")), None
+        shared = (beam_rows() if getattr(module, _ZERO_BIAS, False) else 1)
+        return _one_query(query, key, value, mask, kwargs.get("scaling"), shared), None
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
 
@@ -130,14 +133,26 @@ _MATMUL_FROM = 32
 
 
 def _one_query(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-               mask: torch.Tensor | None, scale: float | None) -> torch.Tensor:
+               mask: torch.Tensor | None, scale: float | None, shared: int = 1) -> torch.Tensor:
     """Attention of one query row as two matmuls and a softmax, in float32 whatever the
     autocast, returned as SDPA's caller returns it: (batch, 1, heads, head size).
 
     PyTorch's CPU flash-attention kernel pays per (batch row, head) pair; with one query row
     (a decoding step) that is most of its time: at 100 rows and 8 heads over 48 keys it takes
     1.0 ms where these matmuls take 0.37 (`benchmarks/kernel_choice.py`). One row alone keeps
-    the kernel, which is faster there."""
+    the kernel, which is faster there.
+
+    ``shared``: each run of this many batch rows holds the same keys, values and mask (the
+    beams of one question, in cross-attention: `beam_rows`); they are read once for the run,
+    its query rows together in one matmul, instead of once per row."""
+    rows, heads = query.shape[0], query.shape[1]
+    if shared > 1 and rows % shared == 0 and key.shape[0] == rows:
+        # (questions, beams, heads, size) -> (questions, heads, beams, size): one query row per
+        # beam, against the first beam's keys
+        query = query.reshape(rows // shared, shared, heads, -1).transpose(1, 2)
+        key, value = key[::shared], value[::shared]
+        if mask is not None and mask.shape[0] == rows:
+            mask = mask[::shared]
     with torch.autocast(query.device.type, enabled=False):
         scores = torch.matmul(query.float(), key.float().transpose(-1, -2))
         if scale is not None and scale != 1.0:
@@ -148,7 +163,32 @@ def _one_query(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
             scores = (scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool
                       else scores + mask.float())
         out = torch.matmul(torch.softmax(scores, -1), value.float()).to(query.dtype)
+    if out.shape[0] != rows:  # (questions, heads, beams, size) -> (rows, 1, heads, size)
+        return out.transpose(1, 2).reshape(rows, 1, heads, -1)
     return out.transpose(1, 2).contiguous()
+
+
+# how many consecutive batch rows share their encoder output: the beams of one question while
+# `decaqa.answer` runs beam search, else 1
+_BEAM_ROWS: contextvars.ContextVar[int] = contextvars.ContextVar("decaqa_beam_rows", default=1)
+
+
+@contextlib.contextmanager
+def beam_search_rows(beams: int) -> Any:
+    """Within it, a network's decoding reads each question's encoder-side tensors once for
+    its ``beams`` rows (cross-attention here, the pointer in `decaqa.copying`). Only for
+    ``generate(num_beams=beams)``, which repeats each question's encoder output for its
+    beams, side by side, and never mixes beams of two questions."""
+    token = _BEAM_ROWS.set(max(1, int(beams)))
+    try:
+        yield
+    finally:
+        _BEAM_ROWS.reset(token)
+
+
+def beam_rows() -> int:
+    """The rows that share an encoder output under `beam_search_rows` (1 outside it)."""
+    return _BEAM_ROWS.get()
 
 
 def lean_attention(net: PreTrainedModel) -> PreTrainedModel:

@@ -191,9 +191,13 @@ def test_beam_search_leaves_the_cross_attention_cache_alone_and_answers_as_gener
 
     from transformers.cache_utils import DynamicLayer
 
-    from decaqa.network import NetworkSettings, build_network
+    from decaqa import copying as copying_head
+    from decaqa import network
+    from decaqa.network import NetworkSettings, beam_search_rows, build_network
 
-    config = ({**TINY, "num_layers": 2, "dropout_rate": 0.0} if arch != "bart" else
+    # 4 heads: 2 questions x 4 beams x 4 heads = 32 one-query rows, the matmuls' threshold
+    config = ({**TINY, "num_layers": 2, "num_heads": 4, "d_kv": 8, "dropout_rate": 0.0}
+              if arch != "bart" else
               {"model_type": "bart", "d_model": 32, "encoder_layers": 2, "decoder_layers": 2,
                "encoder_attention_heads": 2, "decoder_attention_heads": 2,
                "encoder_ffn_dim": 64, "decoder_ffn_dim": 64, "max_position_embeddings": 64,
@@ -211,15 +215,31 @@ def test_beam_search_leaves_the_cross_attention_cache_alone_and_answers_as_gener
     with pytest.MonkeyPatch.context() as mp, torch.no_grad():
         mp.setattr(DynamicLayer, "reorder_cache",
                    lambda layer, idx: gathered.append(layer.keys.shape[2]) or real(layer, idx))
+        grouped = []  # the calls that read a question's source once for its beams
+        one_query, matmul = network._one_query, copying_head._matmul
+        mp.setattr(network, "_one_query", lambda *a: (a[5] > 1 and grouped.append("attention"))
+                   or one_query(*a))
+        mp.setattr(copying_head, "_matmul", lambda a, b, shared: (
+            shared > 1 and grouped.append("pointer")) or matmul(a, b, shared))
         out = {}
-        for name, net in (("stock", stock), ("lean", lean)):
+        for name, net, rows in (("stock", stock, 1), ("lean", lean, 1), ("grouped", lean, 4)):
             gathered.clear()
-            out[name] = net.generate(**batch, num_beams=4, num_return_sequences=4,
-                                     max_new_tokens=8, output_scores=True,
-                                     return_dict_in_generate=True)
+            with beam_search_rows(rows):  # 4: the beams of a question read its source once
+                out[name] = net.generate(**batch, num_beams=4, num_return_sequences=4,
+                                         max_new_tokens=8, output_scores=True,
+                                         return_dict_in_generate=True)
             out[name + "_gathered"] = list(gathered)
-    assert torch.equal(out["lean"].sequences, out["stock"].sequences)
-    assert torch.equal(out["lean"].sequences_scores, out["stock"].sequences_scores)
+    if arch == "t5":
+        assert set(grouped) == {"attention"}
+    elif arch == "t5+copy":
+        assert set(grouped) == {"attention", "pointer"}
+    else:
+        assert not grouped  # BART's attention is transformers' own
+    for name in ("lean", "grouped"):
+        assert torch.equal(out[name].sequences, out["stock"].sequences)
+        torch.testing.assert_close(out[name].sequences_scores, out["stock"].sequences_scores,
+                                   rtol=0 if name == "lean" else 1e-6,
+                                   atol=0 if name == "lean" else 1e-6)
     source = batch.input_ids.shape[1]
     assert source > 8 + 1                        # longer than any decoder cache here
     # stock gathers the decoder's own cache (as long as the answer so far) and the
