@@ -91,12 +91,8 @@ class Seq2SeqQA(pl.LightningModule):
         if AdapterSettings.of(adapter) is not None and not model:
             raise ConfigError("Adapters train over a frozen pretrained base: set model.model to "
                               "a hub name or a model folder (runs/<name>/model).")
-        widths = {"model.num_beams": num_beams,
-                  **{f"model.task_beams.{t}": b for t, b in (task_beams or {}).items()}}
-        bad = [f"{k} = {b!r}" for k, b in widths.items() if not isinstance(b, int) or b < 1]
-        if bad:
-            raise ConfigError(f"{', '.join(bad)}: beams are whole numbers of at least 1 (1: "
-                              "greedy).")
+        store.check_beams({"model.num_beams": num_beams,
+                           **{f"model.task_beams.{t}": b for t, b in (task_beams or {}).items()}})
         if choices not in CHOICE_MODES:
             raise ConfigError(f"Unknown choices mode '{choices}'; use one of "
                               f"{', '.join(CHOICE_MODES)}.")

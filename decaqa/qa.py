@@ -15,7 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decaqa import store
 from decaqa.answer import CHOICE_MODES, answer, task_beams, task_cap
-from decaqa.errors import DataError
+from decaqa.errors import ConfigError, DataError, TaskError
 from decaqa.example import clip_ids, format_input
 from decaqa.tasks import get_task, iter_examples
 
@@ -126,12 +126,26 @@ class QA:
     def _answer(self, sources: list[list[int]], tasks: Sequence[str | None],
                 choices: Sequence[Sequence[str] | None] | None, mode: str) -> list[str]:
         """The one answering path (`decaqa.answer.answer`) with this model's settings."""
+        self._check_beams()
         return answer(self.model, self.tokenizer, sources, tasks, caps=self.info.caps,
                       default_cap=self.max_new_tokens, num_beams=self.num_beams,
                       beams=self.task_beams, choices=choices, mode=mode,
                       max_rows=self.batch_size, max_tokens=self.max_tokens,
                       precision=self.precision,
                       adapters=self.adapters)
+
+    def _check_beams(self) -> None:
+        """``num_beams`` and ``task_beams`` as a user may have set them: whole widths of at
+        least 1, and tasks this model or decaqa knows (a misspelt name would be answered
+        without its beams, and without a word)."""
+        store.check_beams({"qa.num_beams": self.num_beams,
+                           **{f"qa.task_beams[{t!r}]": b for t, b in self.task_beams.items()}})
+        for name in set(self.task_beams) - set(self.tasks):
+            try:
+                get_task(name)
+            except TaskError as err:
+                raise ConfigError(f"qa.task_beams names a task this model does not know: {err}"
+                                  ) from None
 
     def encode(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
         """Format and tokenize, clipping to max_source_tokens (counted, said on stderr)."""

@@ -64,10 +64,21 @@ class Generation:
         return self if num_beams is None else Generation(self.max_new_tokens, num_beams, {})
 
 
+def check_beams(widths: Mapping[str, Any]) -> None:
+    """Every beam width (``{setting: width}``: a run's ``model.num_beams`` and
+    ``model.task_beams``, ``--num-beams``, a loaded model's own) is a whole number of at least 1;
+    else one sentence naming each bad one."""
+    bad = [f"{k} = {b!r}" for k, b in widths.items()
+           if isinstance(b, bool) or not isinstance(b, int) or b < 1]
+    if bad:
+        raise ConfigError(f"{', '.join(bad)}: beams are whole numbers of at least 1 (1: "
+                          "greedy).")
+
+
 def check_num_beams(num_beams: int | None) -> None:
     """``--num-beams N``: None (the run's own decoding) or a whole number of at least 1."""
-    if num_beams is not None and (not isinstance(num_beams, int) or num_beams < 1):
-        raise ConfigError(f"--num-beams must be at least 1 (1: greedy), got {num_beams}.")
+    if num_beams is not None:
+        check_beams({"--num-beams": num_beams})
 
 
 def generation_of(hparams: Mapping[str, Any]) -> dict[str, Any]:

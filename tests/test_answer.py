@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -391,7 +392,21 @@ def test_num_beams_at_load_answers_every_task_with_them(smoke: Path, tmp_path: P
     assert (two.num_beams, two.task_beams) == (2, {})
     assert {two.beams(t) for t in two.tasks} == {2}
     assert decaqa.load(str(folder), num_beams=1).beams("cnn_dailymail") == 1
-    with pytest.raises(ConfigError, match="--num-beams must be at least 1"):
+    with pytest.raises(ConfigError, match="--num-beams = 0: beams are whole numbers of at least 1"):
         decaqa.load(str(folder), num_beams=0)
     fails(["ask", "--model", str(folder), "--question", "q", "--context", "c",
-           "--num-beams", "0"], "--num-beams must be at least 1 (1: greedy), got 0.")
+           "--num-beams", "0"], "--num-beams = 0: beams are whole numbers of at least 1 (1: greedy).")
+    # set in Python after loading: refused when asked, each bad setting named
+    own.task_beams = {"iwlst": 4}
+    with pytest.raises(ConfigError, match="qa.task_beams names a task this model does not "
+                       "know: Unknown task 'iwlst'; did you mean iwslt"):
+        own.ask("q", "c")
+    own.task_beams, own.num_beams = {"cnn_dailymail": 0}, 1.5
+    with pytest.raises(ConfigError, match=re.escape(
+            "qa.num_beams = 1.5, qa.task_beams['cnn_dailymail'] = 0: beams are whole numbers")):
+        own.ask_batch([("q", "c")])
+    from decaqa.tasks import registry
+
+    other = next(t for t in registry() if t not in own.tasks)  # decaqa knows it, the model not
+    own.task_beams, own.num_beams = {other: 2}, 1
+    assert own.ask("q", "c") == decaqa.load(str(folder), num_beams=1).ask("q", "c")

@@ -80,7 +80,7 @@ def test_evaluate_num_beams_answers_as_generate_one_by_one(smoke_run: Path,
                           str(smoke_run / "model"), "--num-beams", "0"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert "--num-beams must be at least 1" in bad.stderr
+    assert "--num-beams = 0: beams are whole numbers of at least 1" in bad.stderr
 
 
 def test_majority_baseline(tmp_path: Path) -> None:

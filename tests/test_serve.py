@@ -240,7 +240,7 @@ def test_a_wrong_model_path_or_a_busy_port_is_one_sentence(tmp_path: Path, model
         fails(["serve", str(model), "--port", str(busy.getsockname()[1])], "Cannot listen",
               "--port")
     fails(["serve", str(model), "--max-batch", "0"], "--max-batch must be at least 1")
-    fails(["serve", str(model), "--num-beams", "0"], "--num-beams must be at least 1 (1: greedy)")
+    fails(["serve", str(model), "--num-beams", "0"], "--num-beams = 0: beams are whole numbers of at least 1 (1: greedy).")
 
 
 @pytest.fixture(scope="module")
