@@ -36,7 +36,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, KeysView, Sequence
+from typing import Any, Callable, Iterator, KeysView, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -101,6 +101,16 @@ class AdapterSettings:
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.adapter.{key} must be at least 1, got "
                                   f"{getattr(self, key)}.")
+
+    def check_beams(self, widths: Mapping[str, int]) -> None:
+        """A routed (Poly) adapter answers greedily, as peft's Poly does not follow beam
+        search: a width above 1 in ``widths`` (``{setting: beams}``) is one sentence, said
+        before a run trains rather than when it first validates."""
+        wide = [f"{k} = {b}" for k, b in widths.items() if b > 1]
+        if self.mode == "routed" and wide:
+            raise ConfigError(f"A routed (Poly) adapter answers greedily: peft's Poly does not "
+                              f"follow beam search, and {', '.join(wide)} asks for beams; set "
+                              "model.num_beams to 1 and model.task_beams to null.")
 
     @classmethod
     def of(cls, value: Any) -> "AdapterSettings | None":
@@ -443,10 +453,7 @@ class Adapters:
                 yield {}
             return
         if self.settings.mode == "routed":
-            if beams > 1:
-                raise DataError("A routed (Poly) adapter answers greedily: peft's Poly does "
-                                "not follow beam search; set num_beams to 1 and task_beams to "
-                                "null.")
+            self.settings.check_beams({"num_beams": beams})
             index = torch.tensor([self.tasks.index(t) for t in tasks],
                                  device=next(model.parameters()).device)
             yield {"task_ids": index}

@@ -91,8 +91,11 @@ class Seq2SeqQA(pl.LightningModule):
         if AdapterSettings.of(adapter) is not None and not model:
             raise ConfigError("Adapters train over a frozen pretrained base: set model.model to "
                               "a hub name or a model folder (runs/<name>/model).")
-        store.check_beams({"model.num_beams": num_beams,
-                           **{f"model.task_beams.{t}": b for t, b in (task_beams or {}).items()}})
+        widths = {"model.num_beams": num_beams,
+                  **{f"model.task_beams.{t}": b for t, b in (task_beams or {}).items()}}
+        store.check_beams(widths)
+        if AdapterSettings.of(adapter) is not None:
+            AdapterSettings.of(adapter).check_beams(widths)
         if choices not in CHOICE_MODES:
             raise ConfigError(f"Unknown choices mode '{choices}'; use one of "
                               f"{', '.join(CHOICE_MODES)}.")

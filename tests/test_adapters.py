@@ -94,6 +94,9 @@ def test_shared_and_routed_modes(base: Path, tmp_path: Path, mode: str) -> None:
     assert [p.name for p in folder.iterdir() if p.is_dir()] == [mode]  # one for all tasks
     qa = decaqa.load(str(folder))
     assert len(qa.ask_batch(PAIRS, task=TASKS)) == 3
+    if mode == "routed":  # Poly answers greedily: beams asked of it are one sentence
+        with pytest.raises(ConfigError, match="A routed \\(Poly\\) adapter answers greedily"):
+            decaqa.load(str(folder), num_beams=2).ask_batch(PAIRS, task=TASKS)
 
 
 def test_resume_from_an_adapter_checkpoint(base: Path, tmp_path: Path) -> None:

@@ -28,6 +28,9 @@ TEXT = ["question: Is this review negative or positive? context: a fine film", "
     ({"config": TINY, "num_beams": 0}, r"model.num_beams = 0: beams are whole numbers"),
     ({"config": TINY, "task_beams": {"iwslt": 4, "cnn_dailymail": 0}},
      r"model.task_beams.cnn_dailymail = 0: beams are whole numbers of at least 1"),
+    ({"model": "t5-small", "adapter": {"method": "lora", "mode": "routed"},
+      "task_beams": {"iwslt": 4}}, r"A routed \(Poly\) adapter answers greedily: peft's Poly "
+     r"does not follow beam search, and model.task_beams.iwslt = 4 asks for beams"),
 ])
 def test_bad_settings_are_one_sentence(settings: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
