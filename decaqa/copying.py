@@ -57,6 +57,7 @@ from transformers import (AutoConfig, AutoModelForSeq2SeqLM, BartConfig,
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
 from decaqa.errors import ConfigError
+from decaqa.network import beam_rows, first_rows
 
 COPY_MODES = ("context", "context+question")
 
@@ -190,7 +191,7 @@ class CopyHead(nn.Module):
             enc = encoder_states.to(f)
             query = linear(dec, self.query, self.query_bias)
             shared = _shared_rows(query.size(0))
-            scores = _matmul(query, keys.transpose(1, 2), shared) / math.sqrt(query.size(-1))
+            scores = _matmul(query, keys, shared, transpose=True) / math.sqrt(query.size(-1))
             attended, vectors = [], []  # scores: (B, T, S)
             for allowed in ((context, question) if self.sources == 2 else (context,)):
                 weights = _masked_softmax(scores, allowed)
@@ -210,19 +211,21 @@ class CopyHead(nn.Module):
 def _shared_rows(rows: int) -> int:
     """How many consecutive rows share their source (`decaqa.network.beam_rows`: the beams
     of one question in beam search), or 1."""
-    from decaqa.network import beam_rows
-
     shared = beam_rows()
     return shared if shared > 1 and rows % shared == 0 else 1
 
 
-def _matmul(a: torch.Tensor, b: torch.Tensor, shared: int) -> torch.Tensor:
-    """``a @ b`` for (rows, T, k) by (rows, k, n), where each run of ``shared`` rows of ``b``
-    is the same (the beams of one question): ``b`` read once per run, not once per row."""
+def _matmul(a: torch.Tensor, b: torch.Tensor, shared: int, transpose: bool = False
+            ) -> torch.Tensor:
+    """``a @ b`` (``transpose``: ``a @ b.transpose(1, 2)``) for (rows, T, k) by (rows, k, n),
+    where each run of ``shared`` rows of ``b`` is the same (the beams of one question): ``b``
+    read once per run, not once per row."""
     if shared == 1:
-        return a @ b
+        return a @ (b.transpose(1, 2) if transpose else b)
     rows, steps = a.shape[0], a.shape[1]
-    out = a.reshape(rows // shared, shared * steps, a.shape[2]) @ b[::shared]
+    b = first_rows(b, shared)
+    b = b.transpose(1, 2) if transpose else b
+    out = a.reshape(rows // shared, shared * steps, a.shape[2]) @ b
     return out.view(rows, steps, b.shape[2])
 
 

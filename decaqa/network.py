@@ -150,7 +150,7 @@ def _one_query(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
         # (questions, beams, heads, size) -> (questions, heads, beams, size): one query row per
         # beam, against the first beam's keys
         query = query.reshape(rows // shared, shared, heads, -1).transpose(1, 2)
-        key, value = key[::shared], value[::shared]
+        key, value = first_rows(key, shared), first_rows(value, shared)
         if mask is not None and mask.shape[0] == rows:
             mask = mask[::shared]
     with torch.autocast(query.device.type, enabled=False):
@@ -166,6 +166,21 @@ def _one_query(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     if out.shape[0] != rows:  # (questions, heads, beams, size) -> (rows, 1, heads, size)
         return out.transpose(1, 2).reshape(rows, 1, heads, -1)
     return out.transpose(1, 2).contiguous()
+
+
+_FIRST_ROWS = "_decaqa_first_rows"
+
+
+def first_rows(t: torch.Tensor, shared: int) -> torch.Tensor:
+    """Every ``shared``-th row of ``t`` (each question's first beam), contiguous: made once
+    and kept on the tensor, as beam search reads the same encoder-side tensors (the
+    cross-attention cache, the encoder's output) at every step; made again if ``t`` has been
+    written to since. A strided view instead would be copied by every matmul that reads it."""
+    kept = getattr(t, _FIRST_ROWS, None)
+    if kept is None or kept[0] != shared or kept[1] != t._version:
+        kept = (shared, t._version, t[::shared].contiguous())
+        setattr(t, _FIRST_ROWS, kept)
+    return kept[2]
 
 
 # how many consecutive batch rows share their encoder output: the beams of one question while

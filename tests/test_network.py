@@ -219,8 +219,8 @@ def test_beam_search_leaves_the_cross_attention_cache_alone_and_answers_as_gener
         one_query, matmul = network._one_query, copying_head._matmul
         mp.setattr(network, "_one_query", lambda *a: (a[5] > 1 and grouped.append("attention"))
                    or one_query(*a))
-        mp.setattr(copying_head, "_matmul", lambda a, b, shared: (
-            shared > 1 and grouped.append("pointer")) or matmul(a, b, shared))
+        mp.setattr(copying_head, "_matmul", lambda a, b, shared, transpose=False: (
+            shared > 1 and grouped.append("pointer")) or matmul(a, b, shared, transpose))
         out = {}
         for name, net, rows in (("stock", stock, 1), ("lean", lean, 1), ("grouped", lean, 4)):
             gathered.clear()
@@ -248,3 +248,15 @@ def test_beam_search_leaves_the_cross_attention_cache_alone_and_answers_as_gener
     steps = len(out["lean_gathered"]) // 2
     assert steps >= 3 and max(out["lean_gathered"]) < source
     assert sorted(out["stock_gathered"]) == sorted(out["lean_gathered"] + [source] * 2 * steps)
+
+
+def test_each_questions_first_beam_is_copied_once_and_again_after_a_write() -> None:
+    from decaqa.network import first_rows
+
+    t = torch.arange(24.0).view(6, 2, 2)  # 3 questions x 2 beams
+    once = first_rows(t, 2)
+    assert torch.equal(once, t[::2]) and once.is_contiguous()
+    assert first_rows(t, 2) is once                  # kept on the tensor: no copy per step
+    assert torch.equal(first_rows(t, 3), t[::3])     # another beam width: made anew
+    t.add_(1)                                        # written to: made anew from the new values
+    assert torch.equal(first_rows(t, 2), t[::2]) and first_rows(t, 2) is not once
