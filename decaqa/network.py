@@ -168,33 +168,20 @@ def _one_query(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     return out.transpose(1, 2).contiguous()
 
 
-_FIRST_ROWS = "_decaqa_first_rows"
-
-
-def first_rows(t: torch.Tensor, shared: int) -> torch.Tensor:
-    """Every ``shared``-th row of ``t`` (each question's first beam), contiguous: made once
-    and kept on the tensor, as beam search reads the same encoder-side tensors (the
-    cross-attention cache, the encoder's output) at every step; made again if ``t`` has been
-    written to since. A strided view instead would be copied by every matmul that reads it."""
-    kept = getattr(t, _FIRST_ROWS, None)
-    if kept is None or kept[0] != shared or kept[1] != t._version:
-        kept = (shared, t._version, t[::shared].contiguous())
-        setattr(t, _FIRST_ROWS, kept)
-    return kept[2]
-
-
-# how many consecutive batch rows share their encoder output: the beams of one question while
-# `decaqa.answer` runs beam search, else 1
-_BEAM_ROWS: contextvars.ContextVar[int] = contextvars.ContextVar("decaqa_beam_rows", default=1)
+# while `decaqa.answer` runs beam search: how many consecutive batch rows share their encoder
+# output (the beams of one question), and the copies `first_rows` has made; else (1, None)
+_BEAM_ROWS: contextvars.ContextVar[tuple[int, dict | None]] = contextvars.ContextVar(
+    "decaqa_beam_rows", default=(1, None))
 
 
 @contextlib.contextmanager
 def beam_search_rows(beams: int) -> Any:
     """Within it, a network's decoding reads each question's encoder-side tensors once for
-    its ``beams`` rows (cross-attention here, the pointer in `decaqa.copying`). Only for
-    ``generate(num_beams=beams)``, which repeats each question's encoder output for its
-    beams, side by side, and never mixes beams of two questions."""
-    token = _BEAM_ROWS.set(max(1, int(beams)))
+    its ``beams`` rows (cross-attention here, the pointer in `decaqa.copying`). Only around
+    one ``generate(num_beams=beams)`` call, which repeats each question's encoder output for
+    its beams, side by side, never mixes beams of two questions, and writes the
+    cross-attention's keys and values once, at its first step."""
+    token = _BEAM_ROWS.set((max(1, int(beams)), {}))
     try:
         yield
     finally:
@@ -203,7 +190,21 @@ def beam_search_rows(beams: int) -> Any:
 
 def beam_rows() -> int:
     """The rows that share an encoder output under `beam_search_rows` (1 outside it)."""
-    return _BEAM_ROWS.get()
+    return _BEAM_ROWS.get()[0]
+
+
+def first_rows(t: torch.Tensor, shared: int) -> torch.Tensor:
+    """Every ``shared``-th row of ``t`` (each question's first beam), contiguous. Within
+    `beam_search_rows` made once per tensor, as beam search reads the same encoder-side
+    tensors (the cross-attention cache, the encoder's output) at every step; a strided view
+    instead would be copied by every matmul that reads it."""
+    kept = _BEAM_ROWS.get()[1]
+    if kept is None:
+        return t[::shared].contiguous()
+    hit = kept.get(id(t))  # the tensor is held in ``kept``, so its id is not reused meanwhile
+    if hit is None or hit[0] is not t or hit[1] != shared:
+        hit = kept[id(t)] = (t, shared, t[::shared].contiguous())
+    return hit[2]
 
 
 def lean_attention(net: PreTrainedModel) -> PreTrainedModel:

@@ -250,13 +250,19 @@ def test_beam_search_leaves_the_cross_attention_cache_alone_and_answers_as_gener
     assert sorted(out["stock_gathered"]) == sorted(out["lean_gathered"] + [source] * 2 * steps)
 
 
-def test_each_questions_first_beam_is_copied_once_and_again_after_a_write() -> None:
-    from decaqa.network import first_rows
+def test_each_questions_first_beam_is_copied_once_per_beam_search() -> None:
+    from decaqa.network import beam_search_rows, first_rows
 
     t = torch.arange(24.0).view(6, 2, 2)  # 3 questions x 2 beams
-    once = first_rows(t, 2)
-    assert torch.equal(once, t[::2]) and once.is_contiguous()
-    assert first_rows(t, 2) is once                  # kept on the tensor: no copy per step
-    assert torch.equal(first_rows(t, 3), t[::3])     # another beam width: made anew
-    t.add_(1)                                        # written to: made anew from the new values
-    assert torch.equal(first_rows(t, 2), t[::2]) and first_rows(t, 2) is not once
+    with torch.inference_mode():          # as evaluate answers: no version counter to read
+        u = torch.arange(24.0).view(6, 2, 2)
+        with beam_search_rows(2):
+            once = first_rows(t, 2)
+            assert torch.equal(once, t[::2]) and once.is_contiguous()
+            assert first_rows(t, 2) is once              # kept: no copy per decoding step
+            assert torch.equal(first_rows(t, 3), t[::3])  # another width: made anew
+            assert torch.equal(first_rows(u, 2), u[::2]) and first_rows(u, 2) is not once
+        with beam_search_rows(2):                         # the next generate: made anew
+            assert torch.equal(first_rows(t, 2), t[::2]) and first_rows(t, 2) is not once
+    outside = first_rows(t, 2)                            # outside beam search: not kept
+    assert torch.equal(outside, t[::2]) and first_rows(t, 2) is not outside
