@@ -40,10 +40,13 @@ def test_quickstart_reaches_its_figures(tmp_path: Path) -> None:
     # asks >= 600); shorter budgets stand in for slower machines: 552.0 in 2,193 steps (five
     # minutes on the EPYC) and 448.4 in 1,489 steps (2 min 50 s on the Xeon), every task above
     # its floor in both. With the fused optimiser under bf16 (issue 19) the EPYC trains
-    # 4,919 steps and scored 648.8; 4,692-6,008 steps elsewhere scored 650.9-672.0. So: >= 620
-    # from 4,500 steps, >= 600 from 3,500, else 4x the floor (405). Every task beats its floor
-    # either way, and squad copies.
-    bar = 620 if steps >= 4500 else 600 if steps >= 3500 else 4 * floor["decascore"]
+    # 4,919 steps and scored 648.8; 4,692-6,008 steps elsewhere scored 650.9-672.0. With the
+    # task beams (iwslt and cnn_dailymail, +6.6 on the same models) eight runs on the Xeon of
+    # 5,649-8,162 steps scored 669.2-696.6; greedy, 5,674 steps on the EPYC scored 662.9. So:
+    # >= 640 from 5,500 steps, >= 620 from 4,500, >= 600 from 3,500, else 4x the floor (405).
+    # Every task beats its floor either way, and squad copies.
+    bar = (640 if steps >= 5500 else 620 if steps >= 4500 else 600 if steps >= 3500
+           else 4 * floor["decascore"])
     assert doc["decascore"] >= bar, (doc["decascore"], steps)
     assert len(beaten) == 10, sorted(set(MINI_DECATHLON_TASKS) - set(beaten))
     assert doc["tasks"]["squad"]["copy_rate"] >= 0.9
