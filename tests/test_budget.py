@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -43,6 +44,42 @@ def test_plan_picks_the_faster_precision_and_fills_the_budget():
 def test_a_budget_with_no_time_to_train_says_so():
     with pytest.raises(ConfigError, match="leaves no time to train"):
         plan_steps(20, setup_s=18, step_s={"32-true": 0.1}, validation_s=5)
+
+
+def test_the_validation_estimate_cuts_answers_at_the_longest_reference() -> None:
+    # an untrained network writes no end token: each sample is answered up to the longest
+    # reference answer among its rows (within the task's cap), as a trained one answers
+    import datasets
+    import torch
+
+    from decaqa.budget import estimate_validation_seconds
+
+    class Data:
+        eval_split, eval_batch_size, eval_task_names = "validation", 100, ["short", "long"]
+        tokenized = {"validation": {
+            "short": datasets.Dataset.from_dict({"input_ids": [[5, 6, 1]] * 48,
+                                                 "target_length": [2, 3] * 24}),
+            "long": datasets.Dataset.from_dict({"input_ids": [[5, 6, 1]] * 10,
+                                                "target_length": [90] * 10})}}
+
+        def answering_of(self, name):
+            return {"task": name, "max_new_tokens": {"short": None, "long": 40}[name],
+                    "max_rows": 100}
+
+    class Module:
+        model = torch.nn.Linear(1, 1)
+        hparams = SimpleNamespace(max_new_tokens=64)
+        asked: dict = {}
+
+        def answer(self, sources, answering):
+            self.asked[answering["task"]] = (len(sources), answering["max_new_tokens"],
+                                             answering["max_rows"])
+            return [""] * len(sources)
+
+    module = Module()
+    assert estimate_validation_seconds(module, Data(), "32-true") >= 0
+    # 24 rows of 48 (every other one: lengths 2), cut at 2; the long task's cap (40) holds
+    assert module.asked == {"short": (24, 2, 24), "long": (10, 40, 10)}
 
 
 @pytest.mark.parametrize("slow", ["bf16-mixed", "32-true"])
