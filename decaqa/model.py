@@ -94,8 +94,8 @@ class Seq2SeqQA(pl.LightningModule):
         widths = {"model.num_beams": num_beams,
                   **{f"model.task_beams.{t}": b for t, b in (task_beams or {}).items()}}
         store.check_beams(widths)
-        if AdapterSettings.of(adapter) is not None:
-            AdapterSettings.of(adapter).check_beams(widths)
+        if (settings := AdapterSettings.of(adapter)) is not None:
+            settings.check_beams(widths)  # a routed adapter answers greedily
         if choices not in CHOICE_MODES:
             raise ConfigError(f"Unknown choices mode '{choices}'; use one of "
                               f"{', '.join(CHOICE_MODES)}.")
