@@ -57,7 +57,6 @@ from transformers import (AutoConfig, AutoModelForSeq2SeqLM, BartConfig,
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
 from decaqa.errors import ConfigError
-from decaqa.network import beam_rows, first_rows
 
 COPY_MODES = ("context", "context+question")
 
@@ -211,6 +210,8 @@ class CopyHead(nn.Module):
 def _shared_rows(rows: int) -> int:
     """How many consecutive rows share their source (`decaqa.network.beam_rows`: the beams
     of one question in beam search), or 1."""
+    from decaqa.network import beam_rows  # network's transformers import registers this module
+
     shared = beam_rows()
     return shared if shared > 1 and rows % shared == 0 else 1
 
@@ -222,6 +223,8 @@ def _matmul(a: torch.Tensor, b: torch.Tensor, shared: int, transpose: bool = Fal
     read once per run, not once per row."""
     if shared == 1:
         return a @ (b.transpose(1, 2) if transpose else b)
+    from decaqa.network import first_rows
+
     rows, steps = a.shape[0], a.shape[1]
     b = first_rows(b, shared)
     b = b.transpose(1, 2) if transpose else b

@@ -45,3 +45,25 @@ def test_auto_class_loads_it_after_import_decaqa(tok, tmp_path: Path, first: str
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["CopyT5ForConditionalGeneration", "True"]
+
+
+def test_every_module_that_imports_transformers_imports_first() -> None:
+    """Whichever decaqa module a program imports first, it imports. The registration above
+    runs decaqa.copying in the middle of whatever first imports transformers' Auto classes,
+    so a module-level import of, say, decaqa.network in decaqa.copying finds it half made
+    when decaqa.network is imported first. The modules that import transformers as they load
+    are the ones that can set it off: each in a fresh interpreter, two at a time."""
+    root = Path(__file__).resolve().parents[1] / "decaqa"
+    names = sorted(f"decaqa.{p.stem}" for p in root.glob("*.py")
+                   if any(line.startswith(("from transformers", "import transformers"))
+                          for line in p.read_text().splitlines()))
+    assert "decaqa.network" in names and "decaqa.copying" in names
+    procs = []
+    for group in (names[i::2] for i in range(2)):
+        code = ("import subprocess, sys\n"
+                f"bad = [m for m in {group!r} if subprocess.run([sys.executable, '-c', "
+                "'import ' + m], capture_output=True).returncode]\nprint(' '.join(bad))")
+        procs.append(subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                      text=True))
+    failed = [m for p in procs for m in p.communicate(timeout=600)[0].split()]
+    assert failed == [], f"{failed}: import it in a fresh interpreter to see why"
