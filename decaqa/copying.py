@@ -189,7 +189,9 @@ class CopyHead(nn.Module):
             dec = torch.cat([decoder_states, previous], -1).to(f)
             enc = encoder_states.to(f)
             query = linear(dec, self.query, self.query_bias)
-            shared = _shared_rows(query.size(0))
+            from decaqa.network import shared_rows  # network's import registers this module
+
+            shared = shared_rows(query.size(0))
             scores = _matmul(query, keys, shared, transpose=True) / math.sqrt(query.size(-1))
             attended, vectors = [], []  # scores: (B, T, S)
             for allowed in ((context, question) if self.sources == 2 else (context,)):
@@ -205,15 +207,6 @@ class CopyHead(nn.Module):
                 lam = torch.where(has_question, gates[..., 1:2], torch.ones_like(g))
                 pointer = lam * attended[0] + (1 - lam) * attended[1]
             return g, pointer
-
-
-def _shared_rows(rows: int) -> int:
-    """How many consecutive rows share their source (`decaqa.network.beam_rows`: the beams
-    of one question in beam search), or 1."""
-    from decaqa.network import beam_rows  # network's transformers import registers this module
-
-    shared = beam_rows()
-    return shared if shared > 1 and rows % shared == 0 else 1
 
 
 def _matmul(a: torch.Tensor, b: torch.Tensor, shared: int, transpose: bool = False

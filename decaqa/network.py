@@ -123,7 +123,7 @@ def _lean_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
         bias = kwargs.get("position_bias")
         mask = (attention_mask if bias is None
                 else create_position_bias_mask(bias, attention_mask, False, query, key))
-        shared = (beam_rows() if getattr(module, _ZERO_BIAS, False) else 1)
+        shared = shared_rows(query.shape[0]) if getattr(module, _ZERO_BIAS, False) else 1
         return _one_query(query, key, value, mask, kwargs.get("scaling"), shared), None
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
@@ -143,10 +143,10 @@ def _one_query(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     the kernel, which is faster there.
 
     ``shared``: each run of this many batch rows holds the same keys, values and mask (the
-    beams of one question, in cross-attention: `beam_rows`); they are read once for the run,
+    beams of one question, in cross-attention: `shared_rows`); they are read once for the run,
     its query rows together in one matmul, instead of once per row."""
     rows, heads = query.shape[0], query.shape[1]
-    if shared > 1 and rows % shared == 0 and key.shape[0] == rows:
+    if shared > 1 and key.shape[0] == rows:
         # (questions, beams, heads, size) -> (questions, heads, beams, size): one query row per
         # beam, against the first beam's keys
         query = query.reshape(rows // shared, shared, heads, -1).transpose(1, 2)
@@ -188,9 +188,11 @@ def beam_search_rows(beams: int) -> Any:
         _BEAM_ROWS.reset(token)
 
 
-def beam_rows() -> int:
-    """The rows that share an encoder output under `beam_search_rows` (1 outside it)."""
-    return _BEAM_ROWS.get()[0]
+def shared_rows(rows: int) -> int:
+    """How many consecutive rows of a batch of ``rows`` share their encoder output: the beams
+    of one question under `beam_search_rows`, else 1."""
+    shared = _BEAM_ROWS.get()[0]
+    return shared if shared > 1 and rows % shared == 0 else 1
 
 
 def first_rows(t: torch.Tensor, shared: int) -> torch.Tensor:

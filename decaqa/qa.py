@@ -15,7 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from decaqa import store
 from decaqa.answer import CHOICE_MODES, answer, task_beams, task_cap
-from decaqa.errors import ConfigError, DataError, TaskError
+from decaqa.errors import DataError
 from decaqa.example import clip_ids, format_input
 from decaqa.tasks import get_task, iter_examples
 
@@ -140,12 +140,8 @@ class QA:
         without its beams, and without a word)."""
         store.check_beams({"qa.num_beams": self.num_beams,
                            **{f"qa.task_beams[{t!r}]": b for t, b in self.task_beams.items()}})
-        for name in set(self.task_beams) - set(self.tasks):
-            try:
-                get_task(name)
-            except TaskError as err:
-                raise ConfigError(f"qa.task_beams names a task this model does not know: {err}"
-                                  ) from None
+        store.check_task_beams(self.task_beams, known=self.tasks, setting="qa.task_beams",
+                               by="this model")
 
     def encode(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
         """Format and tokenize, clipping to max_source_tokens (counted, said on stderr)."""

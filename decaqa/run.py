@@ -25,12 +25,11 @@ from decaqa import store
 from decaqa.budget import BudgetGuard, Plan
 from decaqa.checkpoints import AtomicCheckpointIO, LastCheckpoint
 from decaqa.data import TaskDataModule
-from decaqa.errors import CheckpointError, ConfigError, TaskError, require_file
+from decaqa.errors import CheckpointError, ConfigError, require_file
 from decaqa.model import Seq2SeqQA
 from decaqa.provenance import provenance, run_started
 from decaqa.report import plot_curves, print_table
 from decaqa.results import document, write_predictions
-from decaqa.tasks import get_task
 
 
 def shards_weights(trainer: pl.Trainer) -> bool:
@@ -301,7 +300,7 @@ class DecaqaCLI(LightningCLI):
         data and to the model, with what answering needs."""
         module: Seq2SeqQA = self.model
         data: TaskDataModule = self.datamodule
-        check_task_beams(module.hparams.get("task_beams"), data.tasks_dir)
+        store.check_task_beams(module.hparams.get("task_beams"), data.tasks_dir)
         ckpt = self._checkpoint()
         tokenizer = (store.checkpoint_tokenizer(ckpt) if ckpt is not None
                      else module.build_tokenizer(data.training_texts))
@@ -365,18 +364,6 @@ class DecaqaCLI(LightningCLI):
                                          TensorBoardLogger(run_dir, name="", version="tb")])
         kwargs.setdefault("default_root_dir", str(run_dir))
         return super().instantiate_trainer(**kwargs)
-
-
-def check_task_beams(task_beams: dict[str, int] | None, tasks_dir: list[str] | None) -> None:
-    """Every task ``model.task_beams`` names is a task decaqa knows (built in, or in the run's
-    tasks folders): a misspelt name would otherwise be answered greedily without a word. A
-    known task this run does not train is allowed, so one config serves subsets of its tasks."""
-    for name in task_beams or {}:
-        try:
-            get_task(name, tasks_dir)
-        except TaskError as err:
-            raise ConfigError(f"model.task_beams names a task decaqa does not know: {err}") \
-                from None
 
 
 def cli_main(args: list[str]) -> None:

@@ -75,6 +75,23 @@ def check_beams(widths: Mapping[str, Any]) -> None:
                           "greedy).")
 
 
+def check_task_beams(task_beams: Mapping[str, int] | None, tasks_dir: Any = None,
+                     known: Any = (), setting: str = "model.task_beams",
+                     by: str = "decaqa") -> None:
+    """Every task ``task_beams`` names is one decaqa knows (built in, or in ``tasks_dir``) or
+    one of ``known`` (a loaded model's own): a misspelt name would otherwise be answered
+    greedily without a word. A known task a run does not train is allowed, so one config
+    serves subsets of its tasks. ``setting`` and ``by`` word the sentence."""
+    from decaqa.errors import TaskError
+    from decaqa.tasks import get_task
+
+    for name in [n for n in task_beams or {} if n not in set(known)]:
+        try:
+            get_task(name, tasks_dir)
+        except TaskError as err:
+            raise ConfigError(f"{setting} names a task {by} does not know: {err}") from None
+
+
 def check_num_beams(num_beams: int | None) -> None:
     """``--num-beams N``: None (the run's own decoding) or a whole number of at least 1."""
     if num_beams is not None:

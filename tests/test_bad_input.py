@@ -228,7 +228,7 @@ def test_task_beams_may_name_any_known_task(tmp_path: Path, fresh_registry):
     """A known task outside the run (the quickstart's config reused for a subset of its tasks)
     or one of the run's own tasks folders passes; a name no folder defines does not."""
     from decaqa.errors import ConfigError
-    from decaqa.run import check_task_beams
+    from decaqa.store import check_task_beams
 
     check_task_beams({"iwslt": 4, "mine": 2}, [str(tasks_folder(tmp_path, "mine", "em"))])
     check_task_beams(None, [])
