@@ -189,9 +189,14 @@ class CopyHead(nn.Module):
             dec = torch.cat([decoder_states, previous], -1).to(f)
             enc = encoder_states.to(f)
             query = linear(dec, self.query, self.query_bias)
-            from decaqa.network import shared_rows  # network's import registers this module
+            from decaqa.network import beam_rows, shared_rows  # (network's import registers
+            # this module: imported here)
 
-            shared = shared_rows(query.size(0))
+            rows = query.size(0)
+            shared = shared_rows(rows)
+            # the source side may hold one row per question (beam search): the pointer reads it
+            # so, the masks are read per beam
+            context, question = beam_rows(context, rows), beam_rows(question, rows)
             scores = _matmul(query, keys, shared, transpose=True) / math.sqrt(query.size(-1))
             attended, vectors = [], []  # scores: (B, T, S)
             for allowed in ((context, question) if self.sources == 2 else (context,)):
@@ -216,10 +221,10 @@ def _matmul(a: torch.Tensor, b: torch.Tensor, shared: int, transpose: bool = Fal
     read once per run, not once per row."""
     if shared == 1:
         return a @ (b.transpose(1, 2) if transpose else b)
-    from decaqa.network import first_rows
+    from decaqa.network import question_rows
 
     rows, steps = a.shape[0], a.shape[1]
-    b = first_rows(b, shared)
+    b = question_rows(b, rows, shared)
     b = b.transpose(1, 2) if transpose else b
     out = a.reshape(rows // shared, shared * steps, a.shape[2]) @ b
     return out.view(rows, steps, b.shape[2])
@@ -316,7 +321,10 @@ class CopyMixin:
             loss = -(picked.log() * keep).sum() / keep.sum().clamp_min(1)
         logits = None
         if labels is None or not self.training:  # training needs the loss only
-            logits = mixture(out.logits, g, pointer, source_ids).clamp_min(1e-30).log()
+            from decaqa.network import beam_rows
+
+            logits = mixture(out.logits, g, pointer,
+                             beam_rows(source_ids, out.logits.size(0))).clamp_min(1e-30).log()
         # the decoding cache: ``cache`` in transformers >= 5.2x, ``past_key_values`` before
         cache = {k: getattr(out, k, None) for k in CACHE_FIELDS}
         return Seq2SeqLMOutput(loss=loss, logits=logits, **cache,

@@ -125,6 +125,11 @@ def _lean_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
                 else create_position_bias_mask(bias, attention_mask, False, query, key))
         shared = shared_rows(query.shape[0]) if getattr(module, _ZERO_BIAS, False) else 1
         return _one_query(query, key, value, mask, kwargs.get("scaling"), shared), None
+    if key.shape[0] != query.shape[0]:  # one row per question (`beam_rows`): one per beam here
+        rows = query.shape[0]
+        key, value = beam_rows(key, rows), beam_rows(value, rows)
+        if attention_mask is not None and attention_mask.shape[0] not in (1, rows):
+            attention_mask = beam_rows(attention_mask, rows)
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
 
@@ -144,13 +149,14 @@ def _one_query(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
 
     ``shared``: each run of this many batch rows holds the same keys, values and mask (the
     beams of one question, in cross-attention: `shared_rows`); they are read once for the run,
-    its query rows together in one matmul, instead of once per row."""
+    its query rows together in one matmul, instead of once per row. The keys, values and mask
+    may hold one row per beam or already one per question (`question_rows`)."""
     rows, heads = query.shape[0], query.shape[1]
-    if shared > 1 and key.shape[0] == rows:
+    if shared > 1 and key.shape[0] in (rows, rows // shared):
         # (questions, beams, heads, size) -> (questions, heads, beams, size): one query row per
-        # beam, against the first beam's keys
+        # beam, against its question's keys
         query = query.reshape(rows // shared, shared, heads, -1).transpose(1, 2)
-        key, value = first_rows(key, shared), first_rows(value, shared)
+        key, value = question_rows(key, rows, shared), question_rows(value, rows, shared)
         if mask is not None and mask.shape[0] == rows:
             mask = mask[::shared]
     with torch.autocast(query.device.type, enabled=False):
@@ -207,6 +213,27 @@ def first_rows(t: torch.Tensor, shared: int) -> torch.Tensor:
     if hit is None or hit[0] is not t or hit[1] != shared:
         hit = kept[id(t)] = (t, shared, t[::shared].contiguous())
     return hit[2]
+
+
+def question_rows(t: torch.Tensor, rows: int, shared: int) -> torch.Tensor:
+    """One row per question of a beam batch of ``rows`` rows, ``shared`` beams each: ``t``
+    itself where it holds one row per question already (the encoder side of
+    `decaqa.answer.beam_shrinking`), else its first beams' rows (`first_rows`)."""
+    return t if t.shape[0] * shared == rows else first_rows(t, shared)
+
+
+def beam_rows(t: torch.Tensor, rows: int) -> torch.Tensor:
+    """One row per beam: ``t``'s rows repeated for the beams of a batch of ``rows`` rows where
+    it holds one per question (for what reads every row: a mask, the source ids)."""
+    return t if t.shape[0] == rows else t.repeat_interleave(rows // t.shape[0], dim=0)
+
+
+def questions_once(net: PreTrainedModel) -> bool:
+    """Whether ``net`` decodes beams from one encoder row per question (`question_rows`):
+    decaqa's T5 attention (`lean_attention`), whose cross-attention is the only reader of
+    the encoder's states (with the copy head's pointer, which reads them the same way)."""
+    return (getattr(net.config, "_attn_implementation", None) == LEAN_ATTENTION
+            and getattr(net.config, "is_encoder_decoder", False))
 
 
 def lean_attention(net: PreTrainedModel) -> PreTrainedModel:

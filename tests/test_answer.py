@@ -11,8 +11,10 @@ import pytest
 import torch
 
 import decaqa
-from decaqa.answer import (SHED_SHARE, answer, choice_scores, generate_answers,
-                           greedy_shrinking, plain_greedy, plan_batches, rank_choices, task_cap)
+from decaqa.answer import (SHED_SHARE, answer, beam_shrinking, choice_scores,
+                           generate_answers, greedy_shrinking, plain_decoding, plan_batches,
+                           rank_choices, task_cap)
+from decaqa.network import beam_search_rows, lean, questions_once
 from decaqa.sampling import pad
 from decaqa.cli import run
 from decaqa.mini_decathlon import read_rows
@@ -150,11 +152,11 @@ def test_generate_answers_with_no_input() -> None:
 
 
 # -- greedy decoding that drops the rows that have ended -----------------------------------------
-def generate_tokens(model, ids, mask, cap: int) -> list[list[int]]:
+def generate_tokens(model, ids, mask, cap: int, beams: int = 1) -> list[list[int]]:
     """What ``generate`` writes for each row: its tokens after the start token, through the
     first end token (the padding after it dropped)."""
-    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=cap, num_beams=1,
-                         do_sample=False)
+    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=cap,
+                         num_beams=beams, do_sample=False)
     rows = []
     for row in out[:, 1:].tolist():
         if model.config.eos_token_id in row:
@@ -216,7 +218,7 @@ def test_greedy_shrinking_writes_what_generate_writes_with_the_copy_head(
     pairs = [(ex.question, ex.context) for task in ("squad", "woz", "cnn_dailymail")
              for ex in iter_examples(get_task(task), mini_rows(task, 16))]
     ids, mask = pad(qa.encode(pairs), qa.tokenizer.pad_token_id, torch.device("cpu"))
-    assert plain_greedy(qa.model)
+    assert plain_decoding(qa.model)
     end_rows_apart(qa.model.eval(), ids, mask, 24)
     with torch.no_grad():
         expected = generate_tokens(qa.model, ids, mask, 24)
@@ -260,11 +262,149 @@ def test_greedy_shrinking_writes_what_generate_writes_without_the_copy_head(shed
     check_widths(widths, shed, len(sources))
 
 
+# -- beam search that drops the questions whose answer is settled --------------------------------
+def check_beams(model, ids, mask, beams: int, cap: int, shed: float) -> list[int]:
+    """beam_shrinking's answers are generate's, to the token, under one cap and under a cap
+    per question; returns the batch widths of the one-cap search."""
+    with torch.no_grad():
+        expected = generate_tokens(model, ids, mask, cap, beams)
+    widths, hook = batch_widths(model)
+    with beam_search_rows(beams):
+        got = beam_shrinking(model, ids, mask, beams, cap, shed_share=shed)
+    hook.remove()
+    assert got == expected
+    assert len({len(r) for r in got}) > 2 and min(len(r) for r in got) < cap  # answers ended
+    caps = [(3, 7, cap)[i % 3] for i in range(ids.size(0))]
+    with beam_search_rows(beams):
+        got = beam_shrinking(model, ids, mask, beams, caps, shed_share=shed)
+    for c in set(caps):
+        with torch.no_grad():
+            expected = generate_tokens(model, ids, mask, c, beams)
+        assert [got[i] for i in range(len(caps)) if caps[i] == c] == \
+            [expected[i] for i in range(len(caps)) if caps[i] == c]
+    assert any(len(got[i]) == caps[i] < cap for i in range(len(caps)))  # cut at its own cap
+    return widths
+
+
+def end_beams_apart(model, ids, mask, cap: int, beams: int, **settings) -> None:
+    """`end_rows_apart`, then (under the generation ``settings``), as the end token, the token
+    whose beam-search answers end at the most different steps (random weights seldom settle
+    a question's beams early)."""
+    end_rows_apart(model, ids, mask, cap)
+    for name, value in settings.items():
+        setattr(model.generation_config, name, value)
+    spread = {}
+    for token in range(1, model.config.vocab_size):
+        for config in (model.config, model.generation_config):
+            config.eos_token_id = token
+        with torch.no_grad():
+            lengths = [len(r) for r in generate_tokens(model, ids, mask, cap, beams)]
+        spread[token] = (len(set(lengths)), sum(n < cap for n in lengths))
+    for config in (model.config, model.generation_config):
+        config.eos_token_id = max(spread, key=spread.get)
+
+
+def check_beam_widths(widths: list[int], shed: float, questions: int, beams: int) -> None:
+    """Whole questions left the batch, as ``shed`` says: never at 1.0, at least twice when
+    every settled question leaves at once, and only by ``shed`` of the batch at a time."""
+    assert all(w % beams == 0 for w in widths)
+    left = [w // beams for w in widths]
+    shrinks = sum(a > b for a, b in zip(left, left[1:]))
+    assert left[0] == questions and left == sorted(left, reverse=True)
+    assert shrinks == 0 if shed >= 1.0 else shrinks >= (2 if shed == 0.0 else 1)
+    assert all(a - b >= max(1.0, shed * a) for a, b in zip(left, left[1:]) if a > b)
+
+
+@pytest.mark.parametrize("shed", SHEDS)
+def test_beam_shrinking_writes_what_generate_writes_with_the_copy_head(smoke: Path,
+                                                                       shed: float) -> None:
+    """Questions whose answer is settled leave the batch; each question's answer is
+    generate's beam search's, to the token; the encoder side is held once per question."""
+    qa = decaqa.load(str(smoke / "model"))
+    pairs = [(ex.question, ex.context) for task in ("squad", "iwslt", "cnn_dailymail")
+             for ex in iter_examples(get_task(task), mini_rows(task, 12))]
+    ids, mask = pad(qa.encode(pairs), qa.tokenizer.pad_token_id, torch.device("cpu"))
+    assert plain_decoding(qa.model) and questions_once(qa.model)
+    end_rows_apart(qa.model.eval(), ids, mask, 16)
+    widths = check_beams(qa.model, ids, mask, 4, 16, shed)
+    check_beam_widths(widths, shed, len(pairs), 4)
+
+
+@pytest.mark.parametrize("once", [False, True], ids=["rows-per-beam", "rows-per-question"])
+@pytest.mark.parametrize("shed", SHEDS)
+def test_beam_shrinking_writes_what_generate_writes_without_the_copy_head(
+        shed: float, once: bool) -> None:
+    """A plain T5 (its encoder side repeated per beam, as generate does) and decaqa's lean
+    one (held once per question), at two widths."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=40, d_model=32, d_ff=64, d_kv=8, num_heads=4, num_layers=2,
+                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    model = T5ForConditionalGeneration(config).eval()
+    if once:
+        lean(model)
+    assert questions_once(model) == once
+    generator = torch.Generator().manual_seed(1)
+    sources = [torch.randint(2, 40, (int(n),), generator=generator).tolist()
+               for n in torch.randint(3, 30, (30,), generator=generator)]
+    ids, mask = pad(sources, 0, torch.device("cpu"))
+    end_beams_apart(model, ids, mask, 12, 4)
+    check_beam_widths(check_beams(model, ids, mask, 4, 12, shed), shed, len(sources), 4)
+    check_beams(model, ids, mask, 2, 12, shed)
+    # one question alone: 4 beams x 4 heads is too few rows for the matmul path (SDPA's)
+    with torch.no_grad():
+        assert beam_shrinking(model, ids[:1], mask[:1], 4, 12, shed) == \
+            generate_tokens(model, ids[:1], mask[:1], 12, 4)
+
+
+@pytest.mark.parametrize("early, penalty", [(True, 1.0), ("never", 1.0), ("never", 0.8),
+                                            (False, 0.6)])
+def test_beam_shrinking_follows_the_length_penalty_and_early_stopping(early, penalty) -> None:
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=40, d_model=32, d_ff=64, d_kv=8, num_heads=4, num_layers=2,
+                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    model = lean(T5ForConditionalGeneration(config).eval())
+    generator = torch.Generator().manual_seed(2)
+    sources = [torch.randint(2, 40, (int(n),), generator=generator).tolist()
+               for n in torch.randint(3, 30, (24,), generator=generator)]
+    ids, mask = pad(sources, 0, torch.device("cpu"))
+    end_beams_apart(model, ids, mask, 12, 3, early_stopping=early, length_penalty=penalty)
+    assert plain_decoding(model)
+    check_beams(model, ids, mask, 3, 12, 0.0)
+
+
+def test_beams_of_a_plain_model_are_answered_by_beam_shrinking(smoke: Path,
+                                                              monkeypatch) -> None:
+    """The answering path takes beam_shrinking for beams (caps mixed in a batch) and
+    generate where the generation config changes the scores."""
+    import decaqa.answer as answering
+
+    qa = decaqa.load(str(smoke / "model"))
+    calls = []
+    real = answering.beam_shrinking
+    monkeypatch.setattr(answering, "beam_shrinking",
+                        lambda *a, **k: calls.append(a[4]) or real(*a, **k))
+    sources = qa.encode([("What is the summary?", "Ana Bel founded a bank. " * 6),
+                         ("What is the translation from English to German?", "A bank.")])
+    got = generate_answers(qa.model, qa.tokenizer, sources, [20, 9], num_beams=3)
+    assert calls == [[20, 9]]                                      # one batch, both caps
+    qa.model.generation_config.no_repeat_ngram_size = 2
+    assert not plain_decoding(qa.model)
+    assert generate_answers(qa.model, qa.tokenizer, sources, [20, 9], num_beams=3) == [
+        qa.tokenizer.batch_decode(qa.model.generate(
+            input_ids=torch.tensor([s]), max_new_tokens=c, num_beams=3),
+            skip_special_tokens=True)[0].strip() for s, c in zip(sources, [20, 9])]
+    assert calls == [[20, 9]] and len(got) == 2
+
+
 def test_generation_settings_that_change_the_scores_go_through_generate(smoke: Path) -> None:
     qa = decaqa.load(str(smoke / "model"))
     model = qa.model
     model.generation_config.repetition_penalty = 1.5
-    assert not plain_greedy(model)
+    assert not plain_decoding(model)
     sources = qa.encode([("What is the summary?", "Ana Bel founded a bank. " * 6)])
     ids, mask = pad(sources, qa.tokenizer.pad_token_id, torch.device("cpu"))
     with torch.no_grad():
