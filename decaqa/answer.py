@@ -10,10 +10,14 @@ back in the caller's order. Greedy decoding of a plain model (`greedy_shrinking`
 rows that have written their </s> or reached their own task's cap from the batch (once they
 are an eighth of it: `SHED_SHARE`), so a batch is not run to its longest answer at full
 width (in the answering benchmark, half the row-steps ``generate`` computes belong to answers
-that have already ended) and rows of different caps share batches. Beam search, adapters
-routed per row and generation settings that change the scores (repetition penalties, forced
-tokens...) go through ``generate``, whose batches never mix caps; the answers are the same
-either way.
+that have already ended) and rows of different caps share batches. Beam search of a plain
+model (`beam_shrinking`) does the same by question: transformers' beam search step for step,
+a question leaving the batch once its best answer can no longer change, its encoder side
+held once per question where the network reads it so. Adapters routed per row and
+generation settings that change the scores (repetition penalties, forced tokens...) go
+through ``generate``, whose batches never mix caps; the answers are the same either way.
+Both shrinking loops are hand-written because ``generate`` runs every row of a batch to its
+last at full width and has no hook to drop one.
 
 Rank classification (T0's rule, or lm-evaluation-harness's length-normalised one): score each
 answer choice by the log-likelihood of its tokens (and the closing </s>) given the input, and
