@@ -53,16 +53,25 @@ def test_evaluate_num_beams_answers_as_generate_one_by_one(smoke_run: Path,
 
     # the beams are really asked for: every decoding call evaluate makes gets num_beams=3 (a
     # spy, not a count of answers that differ from greedy: whether any do depends on how the
-    # small model happened to train)
+    # small model happened to train), through decaqa's beam search that drops settled
+    # questions (a plain model's) or transformers' generate
+    import decaqa.answer as answering
+
     beams: list = []
     real_generate = GenerationMixin.generate
+    real_shrinking = answering.beam_shrinking
 
     def spy(self, *args, **kwargs):
         beams.append(kwargs.get("num_beams"))
         return real_generate(self, *args, **kwargs)
 
+    def spy_shrinking(model, ids, mask, num_beams, *args, **kwargs):
+        beams.append(num_beams)
+        return real_shrinking(model, ids, mask, num_beams, *args, **kwargs)
+
     with monkeypatch.context() as patch:
         patch.setattr(GenerationMixin, "generate", spy)
+        patch.setattr(answering, "beam_shrinking", spy_shrinking)
         results, preds = evaluate_model(str(smoke_run / "model"), tasks="squad,iwslt,woz",
                                         limit=8, num_beams=3)
     assert beams and set(beams) == {3}
