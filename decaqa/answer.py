@@ -144,15 +144,14 @@ def generate_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                     routed(adapters, model, [rows[i] for i in batch], num_beams) as extra:
                 if shrinking and num_beams == 1:
                     out = greedy_shrinking(model, ids, mask, [caps[i] for i in batch])
-                elif shrinking:
-                    with beam_search_rows(num_beams):
-                        out = beam_shrinking(model, ids, mask, num_beams,
-                                             [caps[i] for i in batch])
                 else:
                     with beam_search_rows(num_beams):
-                        out = model.generate(input_ids=ids, attention_mask=mask,
-                                             max_new_tokens=caps[batch[0]], num_beams=num_beams,
-                                             do_sample=False, **extra)
+                        out = (beam_shrinking(model, ids, mask, num_beams,
+                                              [caps[i] for i in batch]) if shrinking
+                               else model.generate(input_ids=ids, attention_mask=mask,
+                                                   max_new_tokens=caps[batch[0]],
+                                                   num_beams=num_beams, do_sample=False,
+                                                   **extra))
             texts = tokenizer.batch_decode(out, skip_special_tokens=True)
             for i, text in zip(batch, texts):
                 answers[i] = text.strip()
@@ -238,8 +237,7 @@ def greedy_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tens
         if len(rows) - writing >= max(1.0, shed_share * len(rows)):
             keep = live.nonzero().squeeze(1)
             rows, mask, picked, live = rows[keep], mask[keep], picked[keep], live[keep]
-            encoded = type(encoded)(**{k: v.index_select(0, keep) for k, v in encoded.items()
-                                       if isinstance(v, torch.Tensor)})
+            encoded = _encoder_rows(encoded, keep)
             cache[field].batch_select_indices(keep)
         last = picked.unsqueeze(1)
     return tokens
@@ -293,7 +291,7 @@ def beam_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor
     k, n, device = int(num_beams), ids.size(0), ids.device
     penalty = float(config.length_penalty if config.length_penalty is not None else 1.0)
     early = config.early_stopping
-    # the sequence lengths, decoder start token included, at which each question stops
+    # the sequence length, decoder start token included, at which each batch question stops
     limits = _row_caps(max_new_tokens, n, device) + 1
     width = int(limits.max())
     keep_k = max(2, 1 + ends.numel()) * k  # candidates kept per question at each step
@@ -303,9 +301,8 @@ def beam_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor
     # the same numbers), else one per beam, as generate repeats it
     per_beam = 1 if questions_once(model) else k
     if per_beam > 1:
-        encoded = type(encoded)(**{name: v.repeat_interleave(k, dim=0) for name, v
-                                   in encoded.items() if isinstance(v, torch.Tensor)})
-        mask = mask.repeat_interleave(k, dim=0)
+        each = torch.arange(n, device=device).repeat_interleave(k)
+        encoded, mask = _encoder_rows(encoded, each), mask[each]
     running = torch.full((n, k, width), int(start), dtype=torch.long, device=device)
     finished = running.clone()
     running_scores = torch.zeros((n, k), device=device)
@@ -319,8 +316,9 @@ def beam_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor
 
     def settle(which: torch.Tensor) -> None:
         """Keep these questions' best answers: through the end token, else to the cap."""
-        for question, row in zip(questions[which].tolist(), finished[which, 0, 1:].tolist()):
-            row = row[:int(limits[question]) - 1]
+        for question, limit, row in zip(questions[which].tolist(), limits[which].tolist(),
+                                        finished[which, 0, 1:].tolist()):
+            row = row[:limit - 1]
             cut = next((i for i, t in enumerate(row) if t in end_ids), None)
             answers[question] = row[:cut + 1] if cut is not None else row
 
@@ -344,7 +342,7 @@ def beam_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor
         top_sequences = _take(running, top_beam)
         top_sequences[:, :, length] = top_index % vocab
         ends_here = (torch.isin(top_sequences[:, :, length], ends)
-                     | (length + 1 >= limits[questions])[:, None])
+                     | (length + 1 >= limits)[:, None])
         # the beams that go on: the best continuations that did not end
         going_on = top_scores + ends_here.to(torch.float32) * _NEVER
         next_index = torch.topk(going_on, k=k)[1]
@@ -368,12 +366,12 @@ def beam_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor
         # answer? Once it cannot, or the question's cap is reached, or (early_stopping=True)
         # its beams have all finished, the question's answers are settled
         if early == "never" and penalty > 0.0:
-            best_running = running_scores[:, :1] / (limits[questions, None] - 1) ** penalty
+            best_running = running_scores[:, :1] / (limits[:, None] - 1) ** penalty
         else:
             best_running = running_scores[:, :1] / ((length - 1) ** penalty)
         worst_kept = torch.where(is_finished, torch.min(scores, dim=1, keepdim=True)[0], _NEVER)
         unsettled = (unsettled & torch.any(best_running > worst_kept, dim=-1, keepdim=True)
-                     & (length < limits[questions])[:, None]
+                     & (length < limits)[:, None]
                      & ~(torch.all(is_finished, dim=-1, keepdim=True) & (early is True)))
         settled = ~unsettled.squeeze(1)
         done = int(settled.sum())
@@ -386,13 +384,11 @@ def beam_shrinking(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor
             kept = (~settled).nonzero().squeeze(1)
             kept_rows = (kept[:, None] * per_beam
                          + torch.arange(per_beam, device=device)).reshape(-1)
-            questions, running, running_scores = questions[kept], running[kept], \
-                running_scores[kept]
+            questions, limits = questions[kept], limits[kept]
+            running, running_scores = running[kept], running_scores[kept]
             finished, scores, is_finished = finished[kept], scores[kept], is_finished[kept]
             unsettled, mask = unsettled[kept], mask[kept_rows]
-            encoded = type(encoded)(**{name: v.index_select(0, kept_rows)
-                                       for name, v in encoded.items()
-                                       if isinstance(v, torch.Tensor)})
+            encoded = _encoder_rows(encoded, kept_rows)
             _follow_beams(cache[field], beam_rows.view(b, k)[kept].reshape(-1), kept_rows)
         else:
             _follow_beams(cache[field], beam_rows, None)
@@ -435,7 +431,7 @@ def choice_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                     routed(adapters, model, [rows[batch[o]] for o in owners]) as extra:
                 if adapters is None:
                     encoded = model.get_encoder()(input_ids=ids, attention_mask=mask)
-                    logits = model(encoder_outputs=_repeat_rows(encoded, index),
+                    logits = model(encoder_outputs=_encoder_rows(encoded, index),
                                    attention_mask=mask[index], labels=labels).logits
                 else:
                     logits = model(input_ids=ids[index], attention_mask=mask[index],
@@ -452,9 +448,10 @@ def choice_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     return scores
 
 
-def _repeat_rows(encoded, index: torch.Tensor):
-    """The encoder's output with its rows taken by ``index`` (one row per choice): every
-    tensor it holds, so a copying model's source ids travel with the states."""
+def _encoder_rows(encoded, index: torch.Tensor):
+    """The encoder's output with its rows taken by ``index`` (one per choice, per beam, or the
+    rows still decoding): every tensor it holds, so a copying model's source ids travel with
+    the states."""
     return type(encoded)(**{k: v.index_select(0, index) for k, v in encoded.items()
                             if isinstance(v, torch.Tensor)})
 
