@@ -130,7 +130,50 @@ def _lean_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
         key, value = beam_rows(key, rows), beam_rows(value, rows)
         if attention_mask is not None and attention_mask.shape[0] not in (1, rows):
             attention_mask = beam_rows(attention_mask, rows)
+    if (query.device.type == "cpu" and attention_mask is not None
+            and attention_mask.requires_grad and torch.is_grad_enabled()
+            and not torch.compiler.is_compiling()):
+        return _attend_learnt_mask(module, query, key, value, attention_mask, **kwargs), None
+    if _slow_half_backward(query):
+        with torch.autocast("cpu", enabled=False):
+            out, weights = sdpa_attention_forward(
+                module, query.float(), key.float(), value.float(),
+                attention_mask if attention_mask is None or attention_mask.dtype == torch.bool
+                else attention_mask.float(), **kwargs)
+        return out.to(query.dtype), weights
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+
+def _attend_learnt_mask(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
+                        value: torch.Tensor, mask: torch.Tensor, scaling: float | None = None,
+                        dropout: float = 0.0, **_: Any) -> torch.Tensor:
+    """Attention under a mask that is learnt (T5's position bias, in training): two matmuls
+    and a softmax taken in float32, returned as SDPA's caller returns it.
+
+    SDPA takes its math path for such a mask, whose softmax checks every row for one that is
+    wholly masked (T5's masks fill with the dtype's minimum, so none is): forward and
+    backward of one layer (20 rows, 8 heads, 99 x 99 tokens) take 10.2 ms here against
+    SDPA's 14.4 in float32, 6.5 against 13.7 under bf16 autocast. The same sums, to
+    rounding; in float32 the same order too."""
+    scores = torch.matmul(query, key.transpose(-1, -2))
+    if scaling is None:
+        scores = scores / math.sqrt(query.shape[-1])
+    elif scaling != 1.0:
+        scores = scores * scaling
+    weights = torch.softmax(scores + mask, -1, dtype=torch.float32).to(value.dtype)
+    if dropout:
+        weights = torch.nn.functional.dropout(weights, dropout, module.training)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous()
+
+
+def _slow_half_backward(query: torch.Tensor) -> bool:
+    """Whether SDPA would run PyTorch's CPU flash-attention kernel backward in half precision,
+    which is 5-6 times slower than in float32 (T5's cross-attention under bf16 autocast: 9.2
+    ms against 1.6 for one layer's forward and backward, 20 rows, 8 heads, 12 x 99 tokens;
+    forward alone, bf16 is as fast). Such a call is made in float32 instead."""
+    return (query.device.type == "cpu" and query.dtype in (torch.bfloat16, torch.float16)
+            and query.requires_grad and torch.is_grad_enabled()
+            and not torch.compiler.is_compiling())
 
 
 # decoding (one query row) from this many (batch row, head) pairs on: matmuls beat the kernel

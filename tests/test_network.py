@@ -141,6 +141,72 @@ def test_lean_attention_gives_sdpas_logits_and_answers_bit_for_bit(tok, copy, tm
     assert LEAN_ATTENTION not in (tmp_path / "config.json").read_text()
 
 
+@pytest.mark.parametrize("scaling", [1.0, None, 0.5])
+def test_attention_under_a_learnt_mask_is_sdpas_forward_and_backward(scaling) -> None:
+    from decaqa.network import _attend_learnt_mask
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 4, 7, 8, requires_grad=True) for _ in range(3))
+    bias = torch.randn(1, 4, 7, 7, requires_grad=True)
+    pad = torch.zeros(3, 1, 1, 7)
+    pad[0, ..., 5:] = torch.finfo(torch.float32).min  # T5 fills with the minimum, not -inf
+    module = torch.nn.Module()
+    outs, grads = [], []
+    for ours in (True, False):
+        mask = bias + pad
+        if ours:
+            out = _attend_learnt_mask(module, q, k, v, mask, scaling=scaling)
+        else:
+            out = torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, scale=scaling).transpose(1, 2)
+        assert out.shape == (3, 7, 4, 8)  # as SDPA's caller returns it
+        out.pow(2).sum().backward()
+        outs.append(out.detach())
+        grads.append([t.grad.clone() for t in (q, k, v, bias)])
+        for t in (q, k, v, bias):
+            t.grad = None
+    torch.testing.assert_close(outs[0], outs[1])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_bf16_training_keeps_cpu_attention_backward_out_of_half_precision(tok) -> None:
+    """Under bf16 autocast, SDPA's CPU kernels are 5-6x slower backward in bf16 than in
+    float32 (flash) or take the math path (a learnt mask): decaqa's T5 gives neither a
+    half-precision tensor that needs a gradient, and its gradients stay those of float32
+    to bf16's precision."""
+    from decaqa.network import NetworkSettings, build_network
+
+    settings = NetworkSettings(config={**TINY, "num_layers": 2, "dropout_rate": 0.0},
+                               copy="context+question")
+    torch.manual_seed(0)
+    lean = build_network(settings, tok).train()
+    batch = tok(["who founded Bousti Bank ?", "Krir Shakeitrourt founded Bousti Bank in 1986 ."
+                 " He was 42 years old in 2016 ."], return_tensors="pt", padding=True)
+    labels = tok(["Krir Shakeitrourt", "1986"], return_tensors="pt", padding=True).input_ids
+    real = torch.nn.functional.scaled_dot_product_attention
+    seen = []
+
+    def spy(query, *args, **kwargs):
+        seen.append((query.dtype, query.requires_grad))
+        return real(query, *args, **kwargs)
+
+    grads = []
+    for dtype in (torch.float32, torch.bfloat16):
+        lean.zero_grad()
+        with pytest.MonkeyPatch.context() as mp, \
+                torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            mp.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+            loss = lean(**batch, labels=labels).loss
+        loss.backward()
+        grads.append({n: p.grad.clone() for n, p in lean.named_parameters()})
+    assert seen and all(d == torch.float32 for d, _ in seen)  # the cross-attention: fp32 SDPA
+    assert len(seen) == 2 * 2  # 2 decoder layers, twice; the self-attention took matmuls
+    # bf16's own error: 2.6% of the gradients' norm here, transformers' SDPA under bf16 2.0%
+    error = sum((grads[1][n] - g).norm() ** 2 for n, g in grads[0].items()) ** 0.5
+    assert error / sum(g.norm() ** 2 for g in grads[0].values()) ** 0.5 < 0.05
+
+
 def test_lean_attention_leaves_other_architectures_and_kernels_alone(tok) -> None:
     from decaqa.network import lean_attention
 
