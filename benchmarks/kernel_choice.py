@@ -7,8 +7,10 @@ backward, clipping, AdamW) over the same real quickstart batches from the same i
 weights:
 
 * **default**: eager PyTorch, transformers' SDPA attention with T5's cross-attention handed
-  its padding mask alone (`decaqa.network.lean_attention`), and the quickstart's GELU: the
-  tanh form in one torch kernel (``feed_forward_proj: gated-gelu_pytorch_tanh``);
+  its padding mask alone (`decaqa.network.lean_attention`; in training on a CPU, the
+  self-attention's learnt mask in two matmuls and a float32 softmax, and a bf16
+  cross-attention's backward in float32), and the quickstart's GELU: the tanh form in one
+  torch kernel (``feed_forward_proj: gated-gelu_pytorch_tanh``);
 * **attention sdpa, stock**: transformers' SDPA as it is, which adds T5's all-zero
   cross-attention position bias to the mask in every layer at every step;
 * **attention eager**: transformers' matmul-and-softmax attention instead of SDPA;
@@ -28,7 +30,11 @@ differences measured here.
     python benchmarks/kernel_choice.py [--steps 60] [--warmup 12] [--n 256] [--rounds 3]
         [--model EXPORT] [--precision bf16-mixed|32-true] [--no-compile]
 
-Ends with one JSON line: train ({copy, no_copy}: {variant: {ms, vs_default, warmup_s}}),
+First, one attention layer alone (`attention_side`): PyTorch's SDPA as transformers calls it
+against what decaqa's T5 runs in training, in float32 and bf16.
+
+Ends with one JSON line: attention ({layer, precision: {sdpa_ms, decaqa_ms, vs_sdpa}}),
+train ({copy, no_copy}: {variant: {ms, vs_default, warmup_s}}),
 answer ({variant: {s, vs_default, identical, warmup_s}}), compile_available, precision,
 machine.
 """
@@ -172,6 +178,64 @@ def answer_side(model_path: Path, n: int, can_compile: bool, rounds: int) -> dic
     return rows
 
 
+def attention_side(repeats: int = 40) -> dict:
+    """One attention layer's forward and backward alone, as a training step of the quickstart
+    calls it (20 rows, 8 heads of 24): PyTorch's SDPA as transformers calls it against
+    decaqa's choice, in float32 and bf16. The cross-attention (12 answer tokens x 99 source
+    tokens, a padding mask): SDPA's flash kernel, which decaqa runs in float32 under bf16.
+    The self-attention (99 x 99, T5's learnt position bias in the mask): SDPA's math path,
+    which decaqa replaces by two matmuls and a float32 softmax. Median ms."""
+    from decaqa.network import _attend_learnt_mask
+
+    def median_ms(run) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        return 1000 * sorted(times)[len(times) // 2]
+
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    rows: dict[str, dict] = {}
+    torch.manual_seed(0)
+    for dtype in (torch.float32, torch.bfloat16):
+        name = "fp32" if dtype == torch.float32 else "bf16"
+        pad = torch.ones(20, 1, 1, 99, dtype=torch.bool)
+        pad[:, ..., 80:] = False
+        q, k, v = (torch.randn(20, 8, n, 24, dtype=dtype, requires_grad=True)
+                   for n in (12, 99, 99))
+
+        def cross(upcast: bool) -> None:
+            a, b, c = (t.float() for t in (q, k, v)) if upcast else (q, k, v)
+            sdpa(a, b, c, attn_mask=pad, scale=1.0).to(dtype).sum().backward()
+
+        sq = torch.randn(20, 8, 99, 24, dtype=dtype, requires_grad=True)
+        bias = torch.randn(1, 8, 99, 99, requires_grad=True)
+        fill = torch.zeros(20, 1, 1, 99)
+        fill[:, ..., 80:] = torch.finfo(torch.float32).min
+
+        def self_attention(ours: bool) -> None:
+            mask = bias + fill
+            if ours:
+                out = _attend_learnt_mask(torch.nn.Module(), sq, k, v, mask, scaling=1.0)
+            else:
+                out = sdpa(sq, k, v, attn_mask=mask.to(dtype), scale=1.0)
+            out.sum().backward()
+
+        rows[f"cross-attention, {name}"] = {"sdpa_ms": median_ms(lambda: cross(False)),
+                                            "decaqa_ms": median_ms(lambda: cross(
+                                                dtype != torch.float32))}
+        rows[f"self-attention, {name}"] = {"sdpa_ms": median_ms(lambda: self_attention(False)),
+                                           "decaqa_ms": median_ms(lambda: self_attention(True))}
+    print("\none attention layer, forward and backward (20 rows, 8 heads; median ms):")
+    for name, row in rows.items():
+        row["sdpa_ms"], row["decaqa_ms"] = round(row["sdpa_ms"], 3), round(row["decaqa_ms"], 3)
+        row["vs_sdpa"] = round(row["sdpa_ms"] / row["decaqa_ms"], 2)
+        print(f"  {name:24} SDPA {row['sdpa_ms']:7.3f}  decaqa {row['decaqa_ms']:7.3f}  "
+              f"{row['vs_sdpa']:5.2f}x")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
@@ -193,12 +257,14 @@ def main() -> None:
     can_compile, why = (False, "left out (--no-compile)") if args.no_compile \
         else compile_available()
     print(f"torch.compile: {'available' if can_compile else 'unavailable: ' + why}")
+    attention = attention_side()
     train = train_side(args.steps, args.warmup, can_compile, args.rounds, args.precision)
     with tempfile.TemporaryDirectory() as tmp:
         path = (Path(args.model) if args.model
                 else train_quick_model(Path(tmp) / "run", args.train_steps))
         answer = answer_side(path, args.n, can_compile, args.rounds)
-    result = {"train": train, "answer": answer, "compile_available": can_compile,
+    result = {"attention": attention, "train": train, "answer": answer,
+              "compile_available": can_compile,
               "precision": args.precision, "machine": machine}
     sys.stderr.flush()
     print(json.dumps(result), flush=True)  # the last line: one JSON object

@@ -99,7 +99,10 @@ def _lean_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
     which T5 hands unchanged to the stack's other layers, for them to reuse. SDPA is given
     the same numbers as before, so the outputs are the same to the bit (the gradient of the
     position bias is summed once over the layers instead of layer by layer: the same to
-    rounding). Skipped while torch.compile traces (no attribute on a traced tensor)."""
+    rounding). Skipped while torch.compile traces (no attribute on a traced tensor).
+
+    In training on a CPU, two cases leave SDPA's kernels, which are slow there backward:
+    a learnt mask (`_attend_learnt_mask`) and a half-precision query (`_slow_half_backward`)."""
     from transformers.integrations.sdpa_attention import (create_position_bias_mask,
                                                           sdpa_attention_forward)
 

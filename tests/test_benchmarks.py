@@ -25,7 +25,8 @@ CASES = {
                            "plain_s", "decaqa_questions_per_s", "plain_questions_per_s"}),
     "kernel_choice.py": (["--steps", "8", "--warmup", "3", "--n", "20", "--train-steps", "20",
                           "--no-compile", "--precision", "32-true"],
-                         {"train", "answer", "compile_available", "precision", "machine"}),
+                         {"attention", "train", "answer", "compile_available", "precision",
+                          "machine"}),
     "data_scale.py": (["--sizes", "300", "3000", "--num-proc", "1"],
                       {"rows_per_s_100k", "rows_per_s_1m", "peak_rss_mb_100k", "peak_rss_mb_1m",
                        "memory_ratio", "cache_speedup"}),
@@ -89,6 +90,10 @@ def test_benchmark_ends_with_its_json_line(script: str, tmp_path: Path) -> None:
             assert all(row.get("vs_default", 0) > 0 for row in rows.values()), rows
         assert result["answer"]["default"]["identical"] == 20
         assert result["answer"]["attention sdpa, stock"]["identical"] == 20  # the same numbers
+        assert set(result["attention"]) == {f"{layer}-attention, {p}" for layer in ("cross", "self")
+                                            for p in ("fp32", "bf16")}
+        assert all(row["sdpa_ms"] > 0 and row["decaqa_ms"] > 0
+                   for row in result["attention"].values())
     if script == "specialist_vs_generalist.py":   # the compare's rows, over a quickstart base
         methods = result["methods"]
         assert list(methods) == ["zero_shot", "full_per_task", "bitfit", "lora_routed",
