@@ -46,6 +46,24 @@ def test_a_budget_with_no_time_to_train_says_so():
         plan_steps(20, setup_s=18, step_s={"32-true": 0.1}, validation_s=5)
 
 
+def test_the_probe_takes_each_batchs_faster_round_and_the_mean(monkeypatch) -> None:
+    """A run pays the mean step, long batches included: a precision whose long batch is
+    slow loses although its median step is faster; one slow step in one round is the
+    machine's and does not count."""
+    steps = {  # seconds of three batches, per precision, round by round
+        "bf16-mixed": [[0.01, 0.01, 0.10], [0.01, 0.01, 0.10]],   # median 0.01, mean 0.04
+        "32-true": [[0.02, 0.02, 0.02], [0.02, 0.50, 0.02]],      # one slow step, round 2
+    }
+    monkeypatch.setattr(decaqa.budget, "_train_steps",
+                        lambda net, batches, precision, lr, clip=None: steps[precision].pop(0))
+    module = SimpleNamespace(configure_model=lambda: None, model=None,
+                             hparams=SimpleNamespace(learning_rate=1e-3))
+    data = SimpleNamespace(train_batches=lambda n: [{}] * n)
+    measured = decaqa.budget.measure_step_seconds(module, data, list(steps), steps=3)
+    assert measured == pytest.approx({"bf16-mixed": 0.04, "32-true": 0.02})
+    assert not any(steps.values())  # two rounds each
+
+
 def test_the_validation_estimate_cuts_answers_at_the_longest_reference() -> None:
     # an untrained network writes no end token: each sample is answered up to the longest
     # reference answer among its rows (within the task's cap), as a trained one answers
@@ -90,7 +108,7 @@ def test_budgeted_run_fits_whichever_precision_is_faster(slow, tmp_path, monkeyp
 
     def fake(net, batches, precision, lr, clip=None):
         seconds = real(net, batches, precision, lr, clip)
-        return seconds + 0.05 if precision == slow else seconds
+        return [s + 0.05 for s in seconds] if precision == slow else seconds
 
     monkeypatch.setattr(decaqa.budget, "_train_steps", fake)
     budget = 40  # setup alone took 22 s on the AVX2 EPYC; 25 s left it no time to train
