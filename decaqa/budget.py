@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import copy
 import re
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import pytorch_lightning as pl
 
@@ -95,9 +96,10 @@ def candidate_precisions(configured: str | None, accelerator: str) -> list[str]:
     return [n for n in dict.fromkeys(names) if n in ("bf16-mixed", "32-true", "16-mixed")]
 
 
-def _train_steps(net: Any, batches: list[dict[str, Any]], precision: str,
-                 learning_rate: float, clip: float | None = None) -> list[float]:
-    """Seconds of each training step of ``net`` on ``batches``, after three warm-up steps."""
+def _stepper(net: Any, precision: str, learning_rate: float,
+             clip: float | None = None) -> Callable[[dict[str, Any]], float]:
+    """A function that trains ``net`` one step on a batch in ``precision`` and returns the
+    step's seconds (the optimiser as the run's)."""
     import torch
 
     from decaqa.answer import autocast
@@ -107,8 +109,8 @@ def _train_steps(net: Any, batches: list[dict[str, Any]], precision: str,
     device = next(net.parameters()).device
     opt = adamw(net.parameters(), learning_rate, fused_allowed(precision, clip))  # as the run's
     net.train()
-    times = []
-    for batch in batches:
+
+    def step(batch: dict[str, Any]) -> float:
         started = time.perf_counter()
         with autocast(precision, device):
             loss = net(input_ids=batch["input_ids"].to(device),
@@ -119,30 +121,35 @@ def _train_steps(net: Any, batches: list[dict[str, Any]], precision: str,
         opt.zero_grad(set_to_none=True)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
-    return times[3:] or times
+        return time.perf_counter() - started
+
+    return step
 
 
 def measure_step_seconds(module: Any, data: Any, precisions: list[str],
-                         steps: int = 20, clip: float | None = None) -> dict[str, float]:
-    """Seconds per step in each precision, on copies of the network and the same real
-    batches, measured in two interleaved rounds: each batch's faster round counts, so one
-    slow step from the machine does not pick the precision, and the mean over the batches,
-    as a run pays the mean (the long batches cost more in one precision than in the other:
-    on the quickstart the median step was 66 ms, the mean 84). ``clip``: the run's
-    gradient clipping, which decides the optimiser's kernel."""
+                         steps: int = 40, clip: float | None = None) -> dict[str, float]:
+    """The mean seconds of a training step in each precision: each precision trains its
+    own copy of the network on the same real batches, batch by batch in turn (the order
+    alternating, so a busy moment of the machine falls on both), after three warm-up steps.
+    ``clip``: the run's gradient clipping, which decides the optimiser's kernel.
+
+    The mean, as a run pays the mean step, long batches included (on the quickstart the
+    median step was 66 ms, the mean 84). Each batch is seen once, as a run sees most of its
+    batch shapes for the first time: under bf16 on a CPU, oneDNN builds its kernels for
+    each new shape (and keeps the last 1,024). On 23 of the quickstart's batches, on the
+    2-core Xeon: bf16 172 ms a step at first sight and 101 at the second, float32 123 and
+    115 (`python benchmarks/precision_probe.py --batches 23`). The previous probe timed
+    each batch twice and kept the faster time, so it saw bf16 at its second sight and took
+    it for runs that then paid its first."""
     module.configure_model()
     batches = data.train_batches(steps + 3)
-    fastest: dict[str, list[float]] = {}
-    for _ in range(2):
-        for precision in precisions:
-            net = copy.deepcopy(module.model)
-            seconds = _train_steps(net, batches, precision, module.hparams.learning_rate,
-                                   clip)
-            fastest[precision] = [min(pair) for pair in zip(fastest.get(precision, seconds),
-                                                            seconds)]
-            del net
-    return {precision: sum(times) / len(times) for precision, times in fastest.items()}
+    lr = module.hparams.learning_rate
+    steppers = {p: _stepper(copy.deepcopy(module.model), p, lr, clip) for p in precisions}
+    times: dict[str, list[float]] = {p: [] for p in precisions}
+    for i, batch in enumerate(batches):
+        for precision in (precisions if i % 2 == 0 else precisions[::-1]):
+            times[precision].append(steppers[precision](batch))
+    return {p: statistics.mean(t[3:] or t) for p, t in times.items()}
 
 
 def estimate_validation_seconds(module: Any, data: Any, precision: str,

@@ -154,10 +154,11 @@ def _attend_learnt_mask(module: torch.nn.Module, query: torch.Tensor, key: torch
     and a softmax taken in float32, returned as SDPA's caller returns it.
 
     SDPA takes its math path for such a mask, whose softmax checks every row for one that is
-    wholly masked (T5's masks fill with the dtype's minimum, so none is): forward and
-    backward of one layer (20 rows, 8 heads, 99 x 99 tokens) take 10.2 ms here against
-    SDPA's 14.4 in float32, 6.5 against 13.7 under bf16 autocast. The same sums, to
-    rounding; in float32 the same order too."""
+    wholly masked (T5's masks fill with the dtype's minimum, so none is). Forward and
+    backward of one layer (20 rows, 8 heads, 99 x 99 tokens), on the 2-core Xeon: 15.0 ms
+    against SDPA's 18.5 in float32, 9.7 against 18.1 under bf16 autocast
+    (`python benchmarks/kernel_choice.py`, its first table). The same sums, to rounding;
+    in float32 the same to the bit."""
     scores = torch.matmul(query, key.transpose(-1, -2))
     if scaling is None:
         scores = scores / math.sqrt(query.shape[-1])
@@ -171,9 +172,11 @@ def _attend_learnt_mask(module: torch.nn.Module, query: torch.Tensor, key: torch
 
 def _slow_half_backward(query: torch.Tensor) -> bool:
     """Whether SDPA would run PyTorch's CPU flash-attention kernel backward in half precision,
-    which is 5-6 times slower than in float32 (T5's cross-attention under bf16 autocast: 9.2
-    ms against 1.6 for one layer's forward and backward, 20 rows, 8 heads, 12 x 99 tokens;
-    forward alone, bf16 is as fast). Such a call is made in float32 instead."""
+    which is several times slower than in float32: T5's cross-attention under bf16 autocast,
+    one layer's forward and backward (20 rows, 8 heads, 12 x 99 tokens), took 14.8 ms
+    against 5.0 with the kernel in float32, casts included (`python
+    benchmarks/kernel_choice.py`, its first table; forward alone, bf16 is as fast). Such a
+    call is made in float32 instead."""
     return (query.device.type == "cpu" and query.dtype in (torch.bfloat16, torch.float16)
             and query.requires_grad and torch.is_grad_enabled()
             and not torch.compiler.is_compiling())

@@ -46,22 +46,29 @@ def test_a_budget_with_no_time_to_train_says_so():
         plan_steps(20, setup_s=18, step_s={"32-true": 0.1}, validation_s=5)
 
 
-def test_the_probe_takes_each_batchs_faster_round_and_the_mean(monkeypatch) -> None:
+def test_the_probe_times_each_batch_once_per_precision_in_turn_and_takes_the_mean(
+        monkeypatch) -> None:
     """A run pays the mean step, long batches included: a precision whose long batch is
-    slow loses although its median step is faster; one slow step in one round is the
-    machine's and does not count."""
-    steps = {  # seconds of three batches, per precision, round by round
-        "bf16-mixed": [[0.01, 0.01, 0.10], [0.01, 0.01, 0.10]],   # median 0.01, mean 0.04
-        "32-true": [[0.02, 0.02, 0.02], [0.02, 0.50, 0.02]],      # one slow step, round 2
-    }
-    monkeypatch.setattr(decaqa.budget, "_train_steps",
-                        lambda net, batches, precision, lr, clip=None: steps[precision].pop(0))
+    slow loses although its median step is faster. Each batch is trained once in each
+    precision, in turn, the order alternating; the first three steps are warm-up."""
+    seconds = {"bf16-mixed": [9, 9, 9, 0.01, 0.01, 0.10],  # median 0.01, mean 0.04
+               "32-true": [9, 9, 9, 0.02, 0.02, 0.02]}
+    order = []
+
+    def stepper(net, precision, lr, clip=None):
+        def step(batch):
+            order.append((batch["i"], precision))
+            return seconds[precision][batch["i"]]
+        return step
+
+    monkeypatch.setattr(decaqa.budget, "_stepper", stepper)
     module = SimpleNamespace(configure_model=lambda: None, model=None,
                              hparams=SimpleNamespace(learning_rate=1e-3))
-    data = SimpleNamespace(train_batches=lambda n: [{}] * n)
-    measured = decaqa.budget.measure_step_seconds(module, data, list(steps), steps=3)
+    data = SimpleNamespace(train_batches=lambda n: [{"i": i} for i in range(n)])
+    measured = decaqa.budget.measure_step_seconds(module, data, list(seconds), steps=3)
     assert measured == pytest.approx({"bf16-mixed": 0.04, "32-true": 0.02})
-    assert not any(steps.values())  # two rounds each
+    assert order[:4] == [(0, "bf16-mixed"), (0, "32-true"), (1, "32-true"), (1, "bf16-mixed")]
+    assert len(order) == 2 * 6  # each batch once per precision
 
 
 def test_the_validation_estimate_cuts_answers_at_the_longest_reference() -> None:
@@ -104,13 +111,13 @@ def test_the_validation_estimate_cuts_answers_at_the_longest_reference() -> None
 def test_budgeted_run_fits_whichever_precision_is_faster(slow, tmp_path, monkeypatch):
     """A fake slow step in one precision: the run measures it, takes the other one, sizes
     its steps to the budget, finishes within it and records the choice."""
-    real = decaqa.budget._train_steps
+    real = decaqa.budget._stepper
 
-    def fake(net, batches, precision, lr, clip=None):
-        seconds = real(net, batches, precision, lr, clip)
-        return [s + 0.05 for s in seconds] if precision == slow else seconds
+    def fake(net, precision, lr, clip=None):
+        step = real(net, precision, lr, clip)
+        return (lambda batch: step(batch) + 0.05) if precision == slow else step
 
-    monkeypatch.setattr(decaqa.budget, "_train_steps", fake)
+    monkeypatch.setattr(decaqa.budget, "_stepper", fake)
     budget = 40  # setup alone took 22 s on the AVX2 EPYC; 25 s left it no time to train
     started = time.time()
     assert run(["fit", "--config", str(SMOKE), "--run_dir", str(tmp_path / "run"),
