@@ -185,7 +185,7 @@ def attention_side(repeats: int = 40) -> dict:
     tokens, a padding mask): SDPA's flash kernel, which decaqa runs in float32 under bf16.
     The self-attention (99 x 99, T5's learnt position bias in the mask): SDPA's math path,
     which decaqa replaces by two matmuls and a float32 softmax. Median ms."""
-    from decaqa.network import _attend_learnt_mask
+    from decaqa.network import _lean_sdpa
 
     def median_ms(run) -> float:
         times = []
@@ -195,38 +195,30 @@ def attention_side(repeats: int = 40) -> dict:
             times.append(time.perf_counter() - started)
         return 1000 * sorted(times)[len(times) // 2]
 
+    def attend(ours: bool, q, k, v, mask) -> None:
+        if ours:  # decaqa's T5 attention, as a training step calls it
+            out = _lean_sdpa(layer, q, k, v, mask, scaling=1.0)[0]
+        else:
+            out = sdpa(q, k, v, attn_mask=mask if mask.dtype == torch.bool else mask.to(q.dtype),
+                       scale=1.0)
+        out.sum().backward()
+
     sdpa = torch.nn.functional.scaled_dot_product_attention
+    layer = torch.nn.Module()
     rows: dict[str, dict] = {}
     torch.manual_seed(0)
-    for dtype in (torch.float32, torch.bfloat16):
-        name = "fp32" if dtype == torch.float32 else "bf16"
-        pad = torch.ones(20, 1, 1, 99, dtype=torch.bool)
-        pad[:, ..., 80:] = False
-        q, k, v = (torch.randn(20, 8, n, 24, dtype=dtype, requires_grad=True)
-                   for n in (12, 99, 99))
-
-        def cross(upcast: bool) -> None:
-            a, b, c = (t.float() for t in (q, k, v)) if upcast else (q, k, v)
-            sdpa(a, b, c, attn_mask=pad, scale=1.0).to(dtype).sum().backward()
-
-        sq = torch.randn(20, 8, 99, 24, dtype=dtype, requires_grad=True)
-        bias = torch.randn(1, 8, 99, 99, requires_grad=True)
-        fill = torch.zeros(20, 1, 1, 99)
-        fill[:, ..., 80:] = torch.finfo(torch.float32).min
-
-        def self_attention(ours: bool) -> None:
-            mask = bias + fill
-            if ours:
-                out = _attend_learnt_mask(torch.nn.Module(), sq, k, v, mask, scaling=1.0)
-            else:
-                out = sdpa(sq, k, v, attn_mask=mask.to(dtype), scale=1.0)
-            out.sum().backward()
-
-        rows[f"cross-attention, {name}"] = {"sdpa_ms": median_ms(lambda: cross(False)),
-                                            "decaqa_ms": median_ms(lambda: cross(
-                                                dtype != torch.float32))}
-        rows[f"self-attention, {name}"] = {"sdpa_ms": median_ms(lambda: self_attention(False)),
-                                           "decaqa_ms": median_ms(lambda: self_attention(True))}
+    pad = torch.ones(20, 1, 1, 99, dtype=torch.bool)
+    pad[:, ..., 80:] = False
+    bias = torch.randn(1, 8, 99, 99, requires_grad=True)
+    fill = torch.zeros(20, 1, 1, 99)
+    fill[:, ..., 80:] = torch.finfo(torch.float32).min
+    for dtype, name in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+        cq, sq, k, v = (torch.randn(20, 8, n, 24, dtype=dtype, requires_grad=True)
+                        for n in (12, 99, 99, 99))
+        for layer_name, q, mask in (("cross", cq, lambda: pad), ("self", sq, lambda: bias + fill)):
+            rows[f"{layer_name}-attention, {name}"] = {
+                way + "_ms": median_ms(lambda ours=ours: attend(ours, q, k, v, mask()))
+                for way, ours in (("sdpa", False), ("decaqa", True))}
     print("\none attention layer, forward and backward (20 rows, 8 heads; median ms):")
     for name, row in rows.items():
         row["sdpa_ms"], row["decaqa_ms"] = round(row["sdpa_ms"], 3), round(row["decaqa_ms"], 3)

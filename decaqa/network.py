@@ -102,7 +102,8 @@ def _lean_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
     rounding). Skipped while torch.compile traces (no attribute on a traced tensor).
 
     In training on a CPU, two cases leave SDPA's kernels, which are slow there backward:
-    a learnt mask (`_attend_learnt_mask`) and a half-precision query (`_slow_half_backward`)."""
+    a learnt mask (`_attend_learnt_mask`), and a half-precision query, whose kernel runs in
+    float32."""
     from transformers.integrations.sdpa_attention import (create_position_bias_mask,
                                                           sdpa_attention_forward)
 
@@ -133,16 +134,21 @@ def _lean_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
         key, value = beam_rows(key, rows), beam_rows(value, rows)
         if attention_mask is not None and attention_mask.shape[0] not in (1, rows):
             attention_mask = beam_rows(attention_mask, rows)
-    if (query.device.type == "cpu" and attention_mask is not None
-            and attention_mask.requires_grad and torch.is_grad_enabled()
-            and not torch.compiler.is_compiling()):
+    cpu_training = (query.device.type == "cpu" and torch.is_grad_enabled()
+                    and not torch.compiler.is_compiling())
+    if cpu_training and attention_mask is not None and attention_mask.requires_grad:
         return _attend_learnt_mask(module, query, key, value, attention_mask, **kwargs), None
-    if _slow_half_backward(query):
+    if cpu_training and query.requires_grad and query.dtype in (torch.bfloat16, torch.float16):
+        # PyTorch's CPU flash kernel runs backward in half precision several times slower
+        # than in float32: T5's cross-attention under bf16 autocast, one layer's forward and
+        # backward (20 rows, 8 heads, 12 x 99 tokens), took 14.8 ms against 5.0 with the
+        # kernel in float32, casts included (`python benchmarks/kernel_choice.py`, its first
+        # table; forward alone, bf16 is as fast)
+        if attention_mask is not None and attention_mask.is_floating_point():
+            attention_mask = attention_mask.float()
         with torch.autocast("cpu", enabled=False):
-            out, weights = sdpa_attention_forward(
-                module, query.float(), key.float(), value.float(),
-                attention_mask if attention_mask is None or attention_mask.dtype == torch.bool
-                else attention_mask.float(), **kwargs)
+            out, weights = sdpa_attention_forward(module, query.float(), key.float(),
+                                                  value.float(), attention_mask, **kwargs)
         return out.to(query.dtype), weights
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
@@ -168,18 +174,6 @@ def _attend_learnt_mask(module: torch.nn.Module, query: torch.Tensor, key: torch
     if dropout:
         weights = torch.nn.functional.dropout(weights, dropout, module.training)
     return torch.matmul(weights, value).transpose(1, 2).contiguous()
-
-
-def _slow_half_backward(query: torch.Tensor) -> bool:
-    """Whether SDPA would run PyTorch's CPU flash-attention kernel backward in half precision,
-    which is several times slower than in float32: T5's cross-attention under bf16 autocast,
-    one layer's forward and backward (20 rows, 8 heads, 12 x 99 tokens), took 14.8 ms
-    against 5.0 with the kernel in float32, casts included (`python
-    benchmarks/kernel_choice.py`, its first table; forward alone, bf16 is as fast). Such a
-    call is made in float32 instead."""
-    return (query.device.type == "cpu" and query.dtype in (torch.bfloat16, torch.float16)
-            and query.requires_grad and torch.is_grad_enabled()
-            and not torch.compiler.is_compiling())
 
 
 # decoding (one query row) from this many (batch row, head) pairs on: matmuls beat the kernel
