@@ -160,14 +160,9 @@ class Seq2SeqQA(pl.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            if self.adapters is not None and name not in self.adapters.keys:
-                continue  # the frozen base
-            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-        groups = [{"params": decay, "weight_decay": hp.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]
-        opt = adamw(groups, hp.learning_rate,
+        trained = [(name, p) for name, p in self.model.named_parameters()
+                   if self.adapters is None or name in self.adapters.keys]  # not a frozen base
+        opt = adamw(parameter_groups(trained, hp.weight_decay), hp.learning_rate,
                     fused_allowed(str(self.trainer.precision), self.trainer.gradient_clip_val))
         self.total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         # the schedule reads total_steps at every step: a time budget that re-sizes the run
@@ -351,6 +346,16 @@ def set_rng_states(states: dict[str, Any]) -> None:
     random.setstate((version, tuple(state), gauss))
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def parameter_groups(named: Iterable[tuple[str, torch.nn.Parameter]], weight_decay: float
+                     ) -> list[dict[str, Any]]:
+    """AdamW's two groups: ``weight_decay`` on the matrices, none on biases and norms."""
+    decay, no_decay = [], []
+    for name, p in named:
+        (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
 
 
 def fused_allowed(precision: str, gradient_clip_val: float | None) -> bool:

@@ -48,6 +48,9 @@ CASES = {
                              "grouped_s", "swapped_s", "grouped_ratio", "swapped_ratio",
                              "identical", "load_test"}),
     "task_losses.py": (["--rows", "4", "--train-steps", "10"], {"tasks", "rows", "machine"}),
+    "sample_efficiency.py": (["--steps", "4", "--settings", "run", "run:lr=1e-3,steps=2",
+                              "muon:lr=2e-3,ns_steps=2"],
+                             {"settings", "baseline", "steps", "machine"}),
     "kill_and_resume.py": (["--config", SMOKE, "--steps", "60", "--kill-at", "20", "--every",
                             "5", "--out", "runs"], {"uninterrupted", "resumed", "identical"}),
 }
@@ -73,6 +76,14 @@ def test_benchmark_ends_with_its_json_line(script: str, tmp_path: Path) -> None:
         for row in result["tasks"].values():
             assert row["train"] > 0 and row["validation"] > 0
             assert row["ratio"] == pytest.approx(row["validation"] / row["train"], abs=0.01)
+    if script == "sample_efficiency.py":  # each setting trained its own steps, scored on all
+        settings = result["settings"]
+        assert list(settings) == ["run", "run:lr=1e-3,steps=2", "muon:lr=2e-3,ns_steps=2"]
+        assert [row["steps"] for row in settings.values()] == [4, 2, 4]
+        assert result["baseline"] == "run" and settings["run"]["equal_time_steps"] == 4
+        for row in settings.values():
+            assert len(row["tasks"]) == 10 and row["ms_per_step"] > 0
+            assert row["heldout"] == pytest.approx(sum(row["tasks"].values()) / 10, abs=1e-3)
     if script == "serve_load.py":   # 4 clients x 2 requests: each answered once, as ask does
         assert result["sent"] == result["answered"] == result["identical"] == 8
         assert result["errors"] == 0 and result["p50_ms"] <= result["p99_ms"]
