@@ -14,8 +14,9 @@ Settings (``--settings``, the first is the baseline the others are read against)
 - ``run``: decaqa's optimiser as `decaqa fit` builds it (`decaqa.model.parameter_groups`,
   fused AdamW, the quickstart's learning rate, weight decay and warm-up);
 - ``muon``: PyTorch's Muon (`torch.optim.Muon`, its RMS matched to AdamW's) on the weight
-  matrices of the transformer blocks, the run's AdamW on the rest (embeddings, norms, the
-  position bias, the copy head).
+  matrices of the network's linear layers (36 in the quickstart's T5; not the output layer,
+  which T5 ties to the embeddings), the run's AdamW on the rest (embeddings, norms, the
+  position bias, the copy head); ``lr`` sets Muon's, the rest keep the run's.
 Each takes ``key=value`` overrides after a colon: ``lr``, ``weight_decay``, ``warmup``,
 ``beta2``, ``steps`` (its own number of steps) and, for muon, ``ns_steps``: e.g.
 ``run:lr=1e-3,beta2=0.95``, ``muon:lr=2e-3``, ``run:steps=2000``. A setting's mean ms per step
