@@ -54,7 +54,7 @@ from decaqa.answer import autocast
 from decaqa.budget import BudgetGuard, Plan
 from decaqa.checkpoints import LastCheckpoint
 from decaqa.data import TaskDataModule
-from decaqa.model import Seq2SeqQA, adamw, fused_allowed, lr_factor
+from decaqa.model import Seq2SeqQA, adamw, fused_allowed, lr_factor, parameter_groups
 from decaqa.provenance import describe_machine
 from decaqa.run import LogProgress, RunArtifacts
 from decaqa.sampling import Batching, Mixture
@@ -113,11 +113,8 @@ def bare_loop(module: Seq2SeqQA, net: torch.nn.Module, batches: list[dict], warm
     net = copy.deepcopy(net).train()
     if prepare is not None:
         prepare(net)
-    decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and "norm" not in n.lower()]
-    rest = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and "norm" not in n.lower())]
     hp = module.hparams
-    opt = adamw([{"params": decay, "weight_decay": hp.weight_decay},
-                 {"params": rest, "weight_decay": 0.0}], hp.learning_rate,
+    opt = adamw(parameter_groups(net.named_parameters(), hp.weight_decay), hp.learning_rate,
                 fused_allowed(precision, clip))
     total = len(batches)
     sched = torch.optim.lr_scheduler.LambdaLR(
