@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 import decaqa
-from decaqa.answer import autocast
+from decaqa.answer import answering_autocast
 from decaqa.provenance import describe_machine
 from decaqa.data import MINI_DECATHLON_TASKS
 
@@ -97,7 +97,7 @@ def main() -> None:
             with torch.no_grad():
                 for task, (q, c) in zip(asked_tasks, asked):
                     ids = qa.encode([(q, c)])[0]  # ask's format and source limit
-                    with autocast(qa.precision, device):
+                    with answering_autocast(qa.precision, device):
                         got = model.generate(input_ids=torch.tensor([ids], device=device),
                                              max_new_tokens=qa.cap(task),
                                              num_beams=qa.beams(task), do_sample=False)

@@ -24,9 +24,11 @@ answer choice by the log-likelihood of its tokens (and the closing </s>) given t
 return the best one, so the answer is always a valid label.
 
 Precision is one recorded setting (the run's, in its export) applied here with autocast, so
-`ask` decodes exactly as validation did. Imports torch and transformers only: light enough
-for a notebook. Hand-written because transformers' `generate` takes one padded batch and has
-no length-sorted, budgeted batching or choice ranking of its own.
+`ask` decodes exactly as validation did. On a CPU answering runs in float32 whatever the run
+trained in (`answering_autocast`), so that a row's answer does not turn on its batch-mates.
+Imports torch and transformers only: light enough for a notebook. Hand-written because
+transformers' `generate` takes one padded batch and has no length-sorted, budgeted batching
+or choice ranking of its own.
 """
 from __future__ import annotations
 
@@ -54,6 +56,22 @@ def autocast(precision: str | None, device: torch.device) -> contextlib.Abstract
     if precision == "16-mixed":
         return torch.autocast(device.type, dtype=torch.float16)
     return contextlib.nullcontext()
+
+
+def answering_autocast(precision: str | None,
+                       device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast answering runs under: the precision's on an accelerator, none on a CPU.
+
+    On a CPU every answer is computed in float32 (a ``bf16-true`` model in its own bf16),
+    even inside a bf16-mixed run's validation, where Lightning has set an autocast. Under
+    bf16 autocast the CPU's kernels round a row's scores slightly differently at another
+    batch shape, so near ties went the other way when a question was asked alone: 2 of the
+    answering benchmark's 512 on a 2-core AMD EPYC. In float32 all 512 were the same both
+    ways, for 13% more time batched (2.21 s against 1.95: `benchmarks/ask_throughput.py`).
+    """
+    if device.type == "cpu":
+        return torch.autocast("cpu", enabled=False)
+    return autocast(precision, device)
 
 
 def plan_batches(lengths: Sequence[int], max_rows: int, max_tokens: int | None = None,
@@ -140,7 +158,7 @@ def generate_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         for batch in plan_batches([len(s) for s in sources], max_rows, max_tokens,
                                   None if shrinking else caps, keys):
             ids, mask = pad([sources[i] for i in batch], tokenizer.pad_token_id, device)
-            with autocast(precision, device), \
+            with answering_autocast(precision, device), \
                     routed(adapters, model, [rows[i] for i in batch], num_beams) as extra:
                 if shrinking and num_beams == 1:
                     out = greedy_shrinking(model, ids, mask, [caps[i] for i in batch])
@@ -427,7 +445,7 @@ def choice_scores(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                     targets.append(target)
             labels, label_mask = pad(targets, tokenizer.pad_token_id, device, fill=-100)
             index = torch.tensor(owners, device=device)
-            with autocast(precision, device), \
+            with answering_autocast(precision, device), \
                     routed(adapters, model, [rows[batch[o]] for o in owners]) as extra:
                 if adapters is None:
                     encoded = model.get_encoder()(input_ids=ids, attention_mask=mask)

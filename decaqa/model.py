@@ -198,7 +198,7 @@ class Seq2SeqQA(pl.LightningModule):
 
         ``answering`` comes with the chunk from the data: the task's metrics, its generation
         cap, its answer choices and the batch limits. Lightning's precision plugin has set
-        the autocast already, so none is added here.
+        the autocast already (on a CPU the answering path sets it aside: float32).
         """
         task, n = answering.get("task"), len(sources)
         cap = answering.get("max_new_tokens")

@@ -103,6 +103,30 @@ def test_bf16_run_answers_alike_in_ask_and_evaluate(smoke: Path, tmp_path: Path)
         assert row["prediction"] == evaluated[row["id"]]
 
 
+def test_a_cpu_answers_in_float32_whatever_the_run_trained_in(smoke: Path) -> None:
+    """Under bf16 autocast a CPU rounds a row's scores differently at another batch shape, so
+    near ties could go one way asked alone and the other in a batch. On a CPU the answering
+    path sets the autocast aside: a bf16-mixed run's scores and answers are float32's to the
+    bit, inside an outer autocast (as in validation under Lightning) too."""
+    qa = decaqa.load(str(smoke / "model"))
+    model, tok = qa.model, qa.tokenizer
+    sources = qa.encode([("Is this review negative or positive?", "a fine film ."),
+                         ("Who?", "Ana Bel lives in Rome."),
+                         ("Where does Ana Bel live?", "Ana Bel lives in Rome. Tom lives in Oslo.")])
+    choices = [["negative", "positive"], ["Ana Bel", "Rome"], ["Rome", "Oslo", "Ana Bel"]]
+    exact = choice_scores(model, tok, sources, choices)
+    texts = generate_answers(model, tok, sources, 12)
+    rome = tok("Rome")["input_ids"]                            # its tokens and </s>
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # what it sets aside
+        half = model(input_ids=torch.tensor([sources[1]]), labels=torch.tensor([rome])).loss
+    assert -half.item() * len(rome) != pytest.approx(exact[1][1], abs=1e-6)  # bf16 differs
+    assert choice_scores(model, tok, sources, choices, precision="bf16-mixed") == exact
+    assert generate_answers(model, tok, sources, 12, precision="bf16-mixed") == texts
+    with torch.autocast("cpu", dtype=torch.bfloat16):          # validation's, under Lightning
+        assert choice_scores(model, tok, sources, choices) == exact
+        assert generate_answers(model, tok, sources, 12) == texts
+
+
 # -- rank classification ------------------------------------------------------------------------
 def test_rank_scores_are_the_choice_log_likelihoods(smoke: Path) -> None:
     qa = decaqa.load(str(smoke / "model"))
