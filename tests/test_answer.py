@@ -101,6 +101,10 @@ def test_bf16_run_answers_alike_in_ask_and_evaluate(smoke: Path, tmp_path: Path)
     evaluated = {r["id"]: r["prediction"] for r in map(json.loads, preds.read_text().splitlines())}
     for row in qa.predict("squad", mini_rows("squad", 8)):
         assert row["prediction"] == evaluated[row["id"]]
+    validated = {r["id"]: r["prediction"]                       # inside fit, under its autocast
+                 for r in map(json.loads, (run_dir / "predictions.jsonl").read_text().splitlines())
+                 if r["task"] == "squad"}
+    assert len(validated) == 8 and validated == evaluated
 
 
 def test_a_cpu_answers_in_float32_whatever_the_run_trained_in(smoke: Path) -> None:
