@@ -18,7 +18,8 @@ Settings (``--settings``, the first is the baseline the others are read against)
   which T5 ties to the embeddings), the run's AdamW on the rest (embeddings, norms, the
   position bias, the copy head); ``lr`` sets Muon's, the rest keep the run's.
 Each takes ``key=value`` overrides after a colon: ``lr``, ``weight_decay``, ``warmup``,
-``beta2``, ``steps`` (its own number of steps) and, for muon, ``ns_steps``: e.g.
+``beta2``, ``clip`` (the gradient norm it clips to; the run's 1.0 unless told, 0: none),
+``steps`` (its own number of steps) and, for muon, ``ns_steps``: e.g.
 ``run:lr=1e-3,beta2=0.95``, ``muon:lr=2e-3``, ``run:steps=2000``. A setting's mean ms per step
 (optimiser included, after three warm-up steps) says what its steps cost: the one that
 learns more per step only pays if it still does in the same time (``equal_time_steps``: how
@@ -28,7 +29,8 @@ that N to see what the baseline learns in it).
     python benchmarks/sample_efficiency.py [--steps 1500] [--settings run muon:lr=2e-3 ...]
 
 Ends with one JSON line: settings ({name: {steps, ms_per_step, equal_time_steps, heldout,
-tasks}}), baseline, steps, machine.
+clipped (the share of its steps whose gradient norm was over its clip), tasks}}), baseline,
+steps, machine.
 """
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from step_overhead import quickstart  # noqa: E402
 
 KINDS = ("run", "muon")
-KEYS = {"lr", "weight_decay", "warmup", "beta2", "steps", "ns_steps"}
+KEYS = {"lr", "weight_decay", "warmup", "beta2", "steps", "ns_steps", "clip"}
 WARM_UP = 3  # steps of each setting left out of its mean step time
 
 
@@ -138,6 +140,7 @@ def main() -> None:
     nets = [copy.deepcopy(module.model).train() for _ in settings]
     opts = [optimisers(s, net, module.hparams) for s, net in zip(settings, nets)]
     times: list[list[float]] = [[] for _ in settings]
+    clipped = [0] * len(settings)  # steps whose gradient norm was over the setting's clip
     for i, batch in enumerate(batches):
         order = range(len(settings)) if i % 2 == 0 else reversed(range(len(settings)))
         for k in order:
@@ -147,8 +150,10 @@ def main() -> None:
             loss = nets[k](input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                            labels=batch["labels"]).loss
             loss.backward()
-            if clip:
-                torch.nn.utils.clip_grad_norm_(nets[k].parameters(), clip)
+            limit = settings[k].get("clip", clip)
+            if limit:
+                norm = torch.nn.utils.clip_grad_norm_(nets[k].parameters(), limit)
+                clipped[k] += int(norm > limit)
             for opt, schedule in opts[k]:
                 opt.step()
                 opt.zero_grad(set_to_none=True)
@@ -160,17 +165,19 @@ def main() -> None:
     base_ms = None
     width = max(28, *(len(s["name"]) + 1 for s in settings))
     print(f"\n{'setting':{width}} {'steps':>6} {'ms/step':>8} {'equal-time':>10} "
-          f"{'held-out':>9}")
-    for s, net, t in zip(settings, nets, times):
+          f"{'held-out':>9} {'clipped':>8}")
+    for s, net, t, over in zip(settings, nets, times, clipped):
         tasks = heldout_losses(net, data)
         ms = 1000 * statistics.mean(t[WARM_UP:] or t)
         base_ms = base_ms or ms
         row = {"steps": s["steps"], "ms_per_step": round(ms, 1),
                "equal_time_steps": round(s["steps"] * ms / base_ms),
-               "heldout": round(statistics.mean(tasks.values()), 4), "tasks": tasks}
+               "heldout": round(statistics.mean(tasks.values()), 4),
+               "clipped": round(over / s["steps"], 3), "tasks": tasks}
         results[s["name"]] = row
         print(f"{s['name']:{width}} {row['steps']:6} {row['ms_per_step']:8.1f} "
-              f"{row['equal_time_steps']:10} {row['heldout']:9.4f}", flush=True)
+              f"{row['equal_time_steps']:10} {row['heldout']:9.4f} {row['clipped']:8.3f}",
+              flush=True)
     print("\nheld-out loss per answer token, per task:")
     names = list(results[settings[0]["name"]]["tasks"])
     print(f"{'setting':{width}} " + " ".join(f"{n[:8]:>8}" for n in names))

@@ -48,8 +48,8 @@ CASES = {
                              "grouped_s", "swapped_s", "grouped_ratio", "swapped_ratio",
                              "identical", "load_test"}),
     "task_losses.py": (["--rows", "4", "--train-steps", "10"], {"tasks", "rows", "machine"}),
-    "sample_efficiency.py": (["--steps", "4", "--settings", "run", "run:lr=1e-3,steps=2",
-                              "muon:lr=2e-3,ns_steps=2"],
+    "sample_efficiency.py": (["--steps", "4", "--settings", "run", "run:lr=1e-3,steps=2,clip=1e-9",
+                              "muon:lr=2e-3,ns_steps=2,clip=0"],
                              {"settings", "baseline", "steps", "machine"}),
     "kill_and_resume.py": (["--config", SMOKE, "--steps", "60", "--kill-at", "20", "--every",
                             "5", "--out", "runs"], {"uninterrupted", "resumed", "identical"}),
@@ -78,8 +78,12 @@ def test_benchmark_ends_with_its_json_line(script: str, tmp_path: Path) -> None:
             assert row["ratio"] == pytest.approx(row["validation"] / row["train"], abs=0.01)
     if script == "sample_efficiency.py":  # each setting trained its own steps, scored on all
         settings = result["settings"]
-        assert list(settings) == ["run", "run:lr=1e-3,steps=2", "muon:lr=2e-3,ns_steps=2"]
+        assert list(settings) == ["run", "run:lr=1e-3,steps=2,clip=1e-9",
+                                  "muon:lr=2e-3,ns_steps=2,clip=0"]
         assert [row["steps"] for row in settings.values()] == [4, 2, 4]
+        # its own clip: every step's gradient over 1e-9, none clipped without one
+        assert [row["clipped"] for row in settings.values()][1:] == [1.0, 0.0]
+        assert 0 <= settings["run"]["clipped"] <= 1
         assert result["baseline"] == "run" and settings["run"]["equal_time_steps"] == 4
         for row in settings.values():
             assert len(row["tasks"]) == 10 and row["ms_per_step"] > 0
