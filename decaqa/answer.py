@@ -67,7 +67,8 @@ def answering_autocast(precision: str | None,
     bf16 autocast the CPU's kernels round a row's scores slightly differently at another
     batch shape, so near ties went the other way when a question was asked alone: 2 of the
     answering benchmark's 512 on a 2-core AMD EPYC. In float32 all 512 were the same both
-    ways, for 13% more time batched (2.21 s against 1.95: `benchmarks/ask_throughput.py`).
+    ways, for 13% more time batched (2.21 s against 1.95 for the benchmark's questions, the
+    two precisions turn by turn: docs/performance.md, "bf16 autocast on a CPU").
     """
     if device.type == "cpu":
         return torch.autocast("cpu", enabled=False)
