@@ -109,7 +109,7 @@ def test_lean_attention_gives_sdpas_logits_and_answers_bit_for_bit(tok, copy, tm
                  " He was 42 years old in 2016 ."], return_tensors="pt", padding=True)
     assert batch.attention_mask.min() == 0  # padded: the cross-attention has a mask to keep
     labels = tok(["Krir Shakeitrourt", "1986"], return_tensors="pt", padding=True).input_ids
-    for dtype in (None, torch.bfloat16):  # fp32, and bf16 autocast as the quickstart answers
+    for dtype in (None, torch.bfloat16):  # fp32, and bf16 autocast as a bf16 run answers on a GPU
         with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.float32,
                                              enabled=dtype is not None):
             a = lean(**batch, labels=labels)
